@@ -1,0 +1,74 @@
+"""Ports: what the core needs from the outside world, shaped by its use cases.
+
+Each is a `typing.Protocol` (or a `Callable` alias for one-method needs). Adapters implement
+them for PostgreSQL, AWS and local files; in-memory versions in `adapters.memory` double as the
+fakes of the unit tests and pass the same contract tests as the real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from analytics_core.sites import Account, NewSite, Site
+
+Clock = Callable[[], datetime]
+"""The current time, timezone-aware (UTC)."""
+
+IdGenerator = Callable[[], str]
+"""A fresh ULID each call."""
+
+
+class SiteRepository(Protocol):
+    """Sites as the /api/sites use cases see them: always scoped to one owner."""
+
+    def add(self, site: NewSite) -> Site:
+        """Store a new site; returns it with the store's defaults (plan, allowance)."""
+        ...
+
+    def list_for_owner(self, owner: str) -> list[Site]:
+        """The owner's sites, oldest first."""
+        ...
+
+    def get_for_owner(self, owner: str, site_id: str) -> Site | None:
+        """The site if it exists and belongs to `owner`, else None."""
+        ...
+
+    def update(self, site: Site) -> Site | None:
+        """Store the owner-editable fields and `updated_at`; None if the site is gone."""
+        ...
+
+
+class AccountRepository(Protocol):
+    """Account preferences keyed by the Cognito sub."""
+
+    def get_or_create(self, sub: str, now: datetime) -> Account:
+        """The account, inserted with defaults (timestamps `now`) when it does not exist."""
+        ...
+
+    def save(self, account: Account) -> Account:
+        """Store the preferences and `updated_at`; returns what is stored."""
+        ...
+
+
+class EventPartitions(Protocol):
+    """The daily partitions of the hot event tables (`events` and `initial_events` together)."""
+
+    def existing_days(self) -> set[date]:
+        """The days that have their own partition in every event table."""
+        ...
+
+    def create_day(self, day: date) -> None:
+        """Create the day's partition in every event table, moving in rows already stored
+        for that day elsewhere; a no-op when it exists."""
+        ...
+
+    def drop_day(self, day: date) -> None:
+        """Drop the day's partition (and its rows) from every event table."""
+        ...
+
+    def expire_before(self, day: date) -> int:
+        """Delete rows dated before `day` that sit outside daily partitions; returns how many."""
+        ...
