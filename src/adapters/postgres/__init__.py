@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: pool, migrations, partitions and the repositories."""
