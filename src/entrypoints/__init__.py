@@ -1,0 +1,1 @@
+"""Entrypoints: thin shells (Lambda handlers, CLI, local server) around the core use cases."""

@@ -1,0 +1,1 @@
+"""AWS Lambda handler modules: each reads settings, builds services once, exposes `handler`."""
