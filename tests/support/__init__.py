@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: canonical AWS events, databases, clocks."""
