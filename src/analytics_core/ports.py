@@ -7,11 +7,12 @@ fakes of the unit tests and pass the same contract tests as the real ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from analytics_core.rows import EventRow, InitialEventRow
     from analytics_core.sites import Account, NewSite, Site
 
 Clock = Callable[[], datetime]
@@ -71,4 +72,18 @@ class EventPartitions(Protocol):
 
     def expire_before(self, day: date) -> int:
         """Delete rows dated before `day` that sit outside daily partitions; returns how many."""
+        ...
+
+
+class ColdForwarder(Protocol):
+    """The cold store's intake (Firehose to Iceberg in AWS, a Parquet lake locally).
+
+    Delivery is at least once: a row may arrive twice (the readers de-duplicate on
+    `event_uid`), but a call that returns has delivered every row it was given.
+    """
+
+    def forward(
+        self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]
+    ) -> None:
+        """Deliver the rows; raise `ColdForwardError` when some could not be delivered."""
         ...

@@ -1,0 +1,80 @@
+"""The rows the product stores: one per accepted event, hot (PostgreSQL) and cold (Iceberg).
+
+An `InitialEventRow` is the first event of a session and carries the session's attributes; it
+goes to `initial_events`. Every other accepted event is an `EventRow` and goes to `events`.
+Field names are the column names of both stores (the hot store adds its own `event_id`).
+Values are already sanitised: texts within their column's length and free of NUL bytes,
+integers within their column's range, `properties` JSON-safe (None when absent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+EVENT_COLUMNS = (
+    "event_uid",
+    "site_id",
+    "session_id",
+    "timestamp",
+    "dt",
+    "event",
+    "pathname",
+    "properties",
+)
+SESSION_COLUMNS = (
+    "referer",
+    "referer_domain",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "device",
+    "os",
+    "browser",
+    "country",
+    "region",
+    "city",
+    "screen_width",
+    "screen_height",
+)
+INITIAL_EVENT_COLUMNS = EVENT_COLUMNS + SESSION_COLUMNS
+
+
+@attrs.frozen
+class EventRow:
+    """A row of `events`."""
+
+    event_uid: str
+    site_id: str
+    session_id: str
+    timestamp: datetime
+    dt: date
+    event: str
+    pathname: str
+    properties: Mapping[str, Any] | None
+
+
+@attrs.frozen
+class InitialEventRow(EventRow):
+    """A row of `initial_events`: an event plus its session's attributes."""
+
+    referer: str | None = None
+    referer_domain: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_content: str | None = None
+    utm_term: str | None = None
+    device: str | None = None
+    os: str | None = None
+    browser: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    screen_width: int | None = None
+    screen_height: int | None = None
