@@ -87,3 +87,13 @@ class ColdForwarder(Protocol):
     ) -> None:
         """Deliver the rows; raise `ColdForwardError` when some could not be delivered."""
         ...
+
+
+class IngestStream(Protocol):
+    """Where the collect endpoint hands envelopes (the IngestHttp Firehose stream in AWS, an
+    in-process stream with the same semantics locally)."""
+
+    def put(self, record: bytes) -> None:
+        """Accept one envelope (JSON bytes, at most 1,000 KiB); raise `InfrastructureError`
+        when the stream refuses it."""
+        ...
