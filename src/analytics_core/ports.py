@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from analytics_core.failures import StoredObject
     from analytics_core.rows import EventRow, InitialEventRow
     from analytics_core.sites import Account, NewSite, Site
 
@@ -96,4 +97,27 @@ class IngestStream(Protocol):
     def put(self, record: bytes) -> None:
         """Accept one envelope (JSON bytes, at most 1,000 KiB); raise `InfrastructureError`
         when the stream refuses it."""
+        ...
+
+
+class FailureObjectStore(Protocol):
+    """Where Firehose backs up the batches it could not deliver (S3 in AWS, a folder
+    locally), as `analytics replay` reads them."""
+
+    def list_objects(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredObject]:
+        """The objects (archive excluded) whose time lies in [since, until), oldest first."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """The object's bytes; `InfrastructureError` when it cannot be read."""
+        ...
+
+    def archive(self, key: str) -> str:
+        """Move the object under the archive prefix; returns its new key."""
+        ...
+
+    def location(self, key: str) -> str:
+        """Where the object is, for people (a path or an s3:// URL)."""
         ...
