@@ -30,7 +30,7 @@ REPO = HERE.parents[1]
 # only), its constructs, and the packaging script's constants; nothing under src/ is run.
 for path in (REPO / "src", REPO / "deploy", HERE):
     if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+        sys.path.append(str(path))
 
 import package_lambda  # noqa: E402
 from analytics_infra.asset import LambdaAsset, locate_asset  # noqa: E402
@@ -109,8 +109,14 @@ def create_app(
         for problem in problems:
             Annotations.of(stack).add_warning_v2("analytics:not-deployable", problem)
     if with_nag:
-        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+        register_checks(app)
     return app, stack
+
+
+def register_checks(app: App) -> None:
+    """Run cdk-nag's AwsSolutions pack on every synth: an unacknowledged finding, error or
+    warning, fails the synth (and so `cdk synth` and `cdk deploy`)."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 
 
 def main() -> int:

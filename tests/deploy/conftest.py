@@ -28,7 +28,7 @@ APP_PATH = CDK_DIR / "app.py"
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 for _path in (REPO / "src", REPO / "deploy", CDK_DIR):
     if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+        sys.path.append(str(_path))
 
 
 def require_node() -> str:

@@ -54,12 +54,8 @@ class Database(Construct):
             ec2.Port.tcp(POSTGRES_PORT),
             "PostgreSQL from the Lambda functions",
         )
-        self.cluster_security_group.add_ingress_rule(
-            self.proxy_security_group, ec2.Port.tcp(POSTGRES_PORT), "PostgreSQL from RDS Proxy"
-        )
-        self.proxy_security_group.add_egress_rule(
-            self.cluster_security_group, ec2.Port.tcp(POSTGRES_PORT), "PostgreSQL to the cluster"
-        )
+        # The proxy -> cluster rules (ingress on the cluster's group, egress on the proxy's)
+        # are added by `add_proxy` below, on the cluster's port.
 
         major = settings.aurora_postgres_version.split(".", 1)[0]
         cluster_identifier = f"{settings.stack_name.lower()}-postgres"
