@@ -181,12 +181,15 @@ def test_analytics_bucket_is_private_encrypted_and_tls_only(synthesis: Synthesis
 
 
 def test_failure_prefix_expires(synthesis: Synthesis) -> None:
-    """Backed-up batches under http-firehose-failures/ expire after the configured 30 days."""
+    """Backed-up batches under http-firehose-failures/ expire after the configured 30 days,
+    and so do the copies `analytics replay` archives under replayed/."""
     _, bucket = _data_bucket(synthesis)
     rules = bucket["LifecycleConfiguration"]["Rules"]
     (rule,) = [rule for rule in rules if rule.get("Prefix") == FAILURE_PREFIX]
     assert rule["Status"] == "Enabled"
     assert rule["ExpirationInDays"] == 30
+    (archived,) = [rule for rule in rules if rule.get("Prefix") == "replayed/"]
+    assert archived["ExpirationInDays"] == 30
 
 
 def test_glue_iceberg_tables_partitioned_by_dt(synthesis: Synthesis) -> None:

@@ -4,7 +4,8 @@ Prefixes of the analytics bucket:
 - `iceberg/<table>/`: the Iceberg tables (data and metadata), written by Firehose;
 - `http-firehose-failures/`: batches the IngestHttp stream could not deliver (replay them with
   `analytics replay`), expired after `failed_batch_expiry_days`;
-- `iceberg-errors/`: rows the Iceberg streams could not write, expired likewise.
+- `iceberg-errors/`: rows the Iceberg streams could not write, expired likewise;
+- `replayed/`: failure objects `analytics replay` has replayed and archived, expired likewise.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from analytics_infra.settings import DeploySettings
 ICEBERG_PREFIX = "iceberg/"
 FAILURE_PREFIX = "http-firehose-failures/"
 ICEBERG_ERRORS_PREFIX = "iceberg-errors/"
+# Where `analytics replay` archives the failure objects it has replayed.
+REPLAYED_PREFIX = "replayed/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
 FAILURE_METRICS_ID = "HttpFirehoseFailures"
 
@@ -70,6 +73,9 @@ class Lake(Construct):
                 ),
                 s3.LifecycleRule(
                     id="expire-iceberg-errors", prefix=ICEBERG_ERRORS_PREFIX, expiration=expiry
+                ),
+                s3.LifecycleRule(
+                    id="expire-replayed-batches", prefix=REPLAYED_PREFIX, expiration=expiry
                 ),
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads",
