@@ -5,16 +5,20 @@ Every command reads the same settings as the Lambda functions (`DATABASE_URL`, .
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from analytics_core.config import Settings
 from analytics_core.errors import AnalyticsError
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD
 from entrypoints import bootstrap, logs
+from entrypoints.local.commands import DataDirOption
+from entrypoints.local.commands import register as register_local_commands
+from entrypoints.local.stack import DEFAULT_DATA_DIR, local_services
 from entrypoints.operations import run_maintenance, run_migrations
 
 app = typer.Typer(
@@ -22,8 +26,11 @@ app = typer.Typer(
 )
 
 
-def _services(application: str) -> bootstrap.Services:
-    return bootstrap.build(Settings.from_environ(os.environ), application=application)
+@contextlib.contextmanager
+def _services(application: str, data_dir: Path) -> Iterator[bootstrap.Services]:
+    # DATABASE_URL, else the embedded server of --data-dir, as every command finds it.
+    with local_services(data_dir, application=application, migrate=False) as services:
+        yield services
 
 
 def _fail(exc: AnalyticsError) -> typer.Exit:
@@ -32,14 +39,11 @@ def _fail(exc: AnalyticsError) -> typer.Exit:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
     """Apply pending SQL migrations, then create the coming days' partitions."""
     try:
-        services = _services("analytics-migrate")
-        try:
+        with _services("analytics-migrate", data_dir) as services:
             summary = run_migrations(services)
-        finally:
-            services.close()
     except AnalyticsError as exc:
         raise _fail(exc) from exc
     applied = summary["applied"]
@@ -54,17 +58,18 @@ def partitions(
     days_ahead: Annotated[
         int, typer.Option(min=0, help="Create partitions this many days ahead.")
     ] = DEFAULT_DAYS_AHEAD,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
     """Create the coming days' partitions and drop those past HOT_RETENTION_DAYS."""
     try:
-        services = _services("analytics-partitions")
-        try:
+        with _services("analytics-partitions", data_dir) as services:
             summary = run_maintenance(services, days_ahead)
-        finally:
-            services.close()
     except AnalyticsError as exc:
         raise _fail(exc) from exc
     typer.echo(json.dumps(summary))
+
+
+register_local_commands(app)
 
 
 def main() -> None:

@@ -242,6 +242,8 @@ def outcome_counts(report: Any) -> dict[str, int]:
     if isinstance(report, Mapping):
         return {str(k): int(v) for k, v in report.items() if isinstance(v, int)}
     counts = getattr(report, "counts", None)
+    if callable(counts):
+        counts = counts()
     if isinstance(counts, Mapping):
         return {str(k): int(v) for k, v in counts.items()}
     return {
