@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
 
 from tests.deploy.conftest import REPO, Synthesis
 from tests.deploy.helpers import (
@@ -106,6 +105,8 @@ def test_http_stream_delivers_to_process_ingest_function_url(synthesis: Synthesi
 def test_http_stream_encoding_buffering_backup_and_key(synthesis: Synthesis) -> None:
     """IngestHttp gzips, buffers at most 3 MiB / 60 s, retries, backs failed data up under
     the failure prefix, and sends the access key held in Secrets Manager."""
+    from aws_cdk.assertions import Match
+
     synthesis.template.has_resource_properties(
         "AWS::KinesisFirehose::DeliveryStream",
         {
@@ -583,3 +584,61 @@ def test_template_file_written(synthesis: Synthesis) -> None:
     """The synth wrote the stack's template into the cloud assembly, as `cdk synth` does."""
     path: Path = synthesis.outdir / f"{synthesis.stack.stack_name}.template.json"
     assert json.loads(path.read_text(encoding="utf-8"))["Resources"] == synthesis.resources
+
+
+def test_firehose_roles_are_scoped_to_their_stream(synthesis: Synthesis) -> None:
+    """Each stream's role reads only its access key or writes only its table and error
+    prefixes, with an exact action list."""
+    from tests.deploy.helpers import actions, role_statements, statements_with_action
+
+    resources = synthesis.resources
+    bucket_arn = get_att(_data_bucket(synthesis)[0], "Arn")
+
+    def objects(prefix: str) -> dict[str, Any]:
+        return {"Fn::Join": ["", [bucket_arn, f"/{prefix}*"]]}
+
+    _, http = _http_stream(synthesis)
+    http_role = http["RoleARN"]["Fn::GetAtt"][0]
+    statements = role_statements(resources, http_role)
+    assert actions(statements) == {
+        "secretsmanager:GetSecretValue",
+        "s3:GetBucketLocation",
+        "s3:ListBucket",
+        "s3:ListBucketMultipartUploads",
+        "s3:AbortMultipartUpload",
+        "s3:PutObject",
+        "logs:PutLogEvents",
+    }
+    (put,) = statements_with_action(statements, "s3:PutObject")
+    assert as_list(put["Resource"]) == [objects(FAILURE_PREFIX)]
+    (secret,) = statements_with_action(statements, "secretsmanager:GetSecretValue")
+    assert as_list(secret["Resource"]) == [http["SecretsManagerConfiguration"]["SecretARN"]]
+
+    for table, config in _iceberg_streams(synthesis).items():
+        statements = role_statements(resources, config["RoleARN"]["Fn::GetAtt"][0])
+        assert actions(statements) == {
+            "glue:GetDatabase",
+            "glue:GetTable",
+            "glue:UpdateTable",
+            "s3:GetBucketLocation",
+            "s3:ListBucket",
+            "s3:ListBucketMultipartUploads",
+            "s3:AbortMultipartUpload",
+            "s3:DeleteObject",
+            "s3:GetObject",
+            "s3:PutObject",
+            "logs:PutLogEvents",
+        }
+        writable = sorted(
+            str(resource)
+            for statement in statements_with_action(statements, "s3:PutObject")
+            for resource in as_list(statement["Resource"])
+        )
+        assert writable == sorted(
+            [str(objects(f"iceberg/{table}/")), str(objects(f"iceberg-errors/{table}/"))]
+        )
+        (delete,) = statements_with_action(statements, "s3:DeleteObject")
+        assert as_list(delete["Resource"]) == [objects(f"iceberg/{table}/")]
+        (glue,) = statements_with_action(statements, "glue:UpdateTable")
+        tables = [flatten_strings(arn) for arn in as_list(glue["Resource"]) if "table/" in str(arn)]
+        assert [arn.rsplit(":", 1)[-1] for arn in tables] == [f"table/analytics/{table}"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -132,8 +132,3 @@ class AnalyticsFunction(Construct):
             "The handlers and their wheels are built for CPython 3.12 (deploy/package_lambda.py "
             "installs cp312 manylinux wheels); moving the runtime is a deliberate, tested change.",
         )
-
-    @property
-    def logical_role_id(self) -> str:
-        """The role's logical id in the template (tests look up its policies by it)."""
-        return Stack.of(self).get_logical_id(self.role.node.default_child)  # type: ignore[arg-type]

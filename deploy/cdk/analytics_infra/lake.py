@@ -29,8 +29,16 @@ ATHENA_RESULTS_PREFIX = "athena-results/"
 FAILURE_METRICS_ID = "HttpFirehoseFailures"
 
 
-def _private_bucket(scope: Construct, construct_id: str, **kwargs: object) -> s3.Bucket:
-    """A bucket with SSE-S3, TLS-only access and every public access blocked."""
+def _private_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    lifecycle_rules: list[s3.LifecycleRule],
+    access_logs: s3.IBucket | None = None,
+    access_logs_prefix: str | None = None,
+    metrics: list[s3.BucketMetrics] | None = None,
+) -> s3.Bucket:
+    """A retained bucket with SSE-S3, TLS-only access, ACLs off and all public access blocked."""
     return s3.Bucket(
         scope,
         construct_id,
@@ -38,7 +46,11 @@ def _private_bucket(scope: Construct, construct_id: str, **kwargs: object) -> s3
         enforce_ssl=True,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        **kwargs,  # type: ignore[arg-type]
+        lifecycle_rules=lifecycle_rules,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=access_logs_prefix,
+        metrics=metrics,
+        removal_policy=RemovalPolicy.RETAIN,
     )
 
 
@@ -53,7 +65,6 @@ class Lake(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(90))
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(
             self.access_logs,
@@ -65,8 +76,8 @@ class Lake(Construct):
         self.data = _private_bucket(
             self,
             "AnalyticsBucket",
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="analytics-bucket/",
+            access_logs=self.access_logs,
+            access_logs_prefix="analytics-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-failed-http-batches", prefix=FAILURE_PREFIX, expiration=expiry
@@ -84,13 +95,12 @@ class Lake(Construct):
             ],
             # Request metrics on the failure prefix feed the "failed batches" alarm.
             metrics=[s3.BucketMetrics(id=FAILURE_METRICS_ID, prefix=FAILURE_PREFIX)],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.results = _private_bucket(
             self,
             "AthenaResultsBucket",
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="athena-results-bucket/",
+            access_logs=self.access_logs,
+            access_logs_prefix="athena-results-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(id="expire-query-results", expiration=Duration.days(7)),
                 s3.LifecycleRule(
@@ -98,7 +108,6 @@ class Lake(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
         self.database_name = settings.glue_database
