@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint types unit integration check run fmt clean
+.PHONY: install test lint types unit integration check run fmt clean asset
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ fmt: install
 
 run: install
 	$(BIN)/analytics serve
+
+# The Lambda asset for `cdk deploy` (deploy/build/lambda): src, migrations, manylinux wheels.
+asset: install
+	$(BIN)/python deploy/package_lambda.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -190,12 +190,12 @@ def test_event_tables_are_range_partitioned_by_dt_with_a_default(migrated_url: s
         JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
         """,
     )
-    assert sorted(rows) == [("events", "r", "dt"), ("initial_events", "r", "dt")]
+    assert {("events", "r", "dt"), ("initial_events", "r", "dt")} <= set(rows)
     defaults = fetch_all(
         migrated_url,
         "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partdefid",
     )
-    assert sorted(defaults) == [("events_default",), ("initial_events_default",)]
+    assert {("events_default",), ("initial_events_default",)} <= set(defaults)
 
 
 def test_compliance_level_check_rejects_other_values(migrated_url: str) -> None:
