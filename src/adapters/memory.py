@@ -6,11 +6,20 @@ They implement the same ports as the PostgreSQL adapters and pass the same contr
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 
 import attrs
 
+from analytics_core.allowance import split_by_allowance
+from analytics_core.envelopes import Geo
+from analytics_core.errors import ColdForwardError, InfrastructureError, StoreUnavailableError
+from analytics_core.ingest import Outcome, OutcomeTally, SiteConfig
+from analytics_core.privacy import SALT_BYTES
+from analytics_core.rows import EventRow, InitialEventRow
 from analytics_core.sites import (
     DEFAULT_PLAN,
     DEFAULT_REQUEST_ALLOWANCE,
@@ -146,3 +155,161 @@ class InMemoryEventPartitions:
         expired = len(self.default_rows) - len(kept)
         self.default_rows = kept
         return expired
+
+
+class InMemorySiteConfigs:
+    """`SiteConfigs` over an in-memory site repository (always fresh)."""
+
+    def __init__(self, sites: InMemorySiteRepository) -> None:
+        self._sites = sites
+
+    def load(self, site_ids: Collection[str]) -> dict[str, SiteConfig]:
+        """The configs of the sites that exist."""
+        wanted = set(site_ids)
+        return {
+            site.site_id: SiteConfig(site.site_id, site.domains, site.compliance_level)
+            for site in self._sites.all()
+            if site.site_id in wanted
+        }
+
+
+class InMemoryEventStore:
+    """`EventStore` in dicts, charging the allowances of an in-memory site repository.
+
+    Set `unavailable` to make every call fail as a database outage would, storing nothing.
+    """
+
+    def __init__(self, sites: InMemorySiteRepository) -> None:
+        self._sites = sites
+        self._lock = threading.Lock()
+        self.events: dict[tuple[str, date], EventRow] = {}
+        self.initial_events: dict[tuple[str, date], InitialEventRow] = {}
+        self.outcomes: Counter[tuple[str, date, Outcome]] = Counter()
+        self.unavailable = False
+
+    def store(self, rows: Sequence[EventRow], rejected: Sequence[OutcomeTally]) -> list[Outcome]:
+        """Insert new rows within allowance; see the port for the rules."""
+        if self.unavailable:
+            raise StoreUnavailableError("database unavailable: in-memory outage")
+        with self._lock:
+            sites = {site.site_id: site for site in self._sites.all()}
+            outcomes, new = self._classify(rows, sites)
+            split = split_by_allowance(
+                [rows[index].site_id for index in new],
+                {site_id: site.request_allowance for site_id, site in sites.items()},
+            )
+            for position in split.admitted:
+                self._insert(rows[new[position]])
+                outcomes[new[position]] = Outcome.ACCEPTED
+            for position in split.excess:
+                outcomes[new[position]] = Outcome.OVER_ALLOWANCE
+            for site_id, charge in split.charges([rows[index].site_id for index in new]).items():
+                site = sites[site_id]
+                self._sites.put(
+                    attrs.evolve(site, request_allowance=site.request_allowance - charge)
+                )
+            for row, outcome in zip(rows, outcomes, strict=True):
+                if outcome is not Outcome.UNKNOWN_SITE:
+                    self.outcomes[row.site_id, row.dt, outcome] += 1
+            for tally in rejected:
+                if tally.site_id in sites:
+                    self.outcomes[tally.site_id, tally.day, tally.outcome] += tally.count
+            return outcomes
+
+    def _classify(
+        self, rows: Sequence[EventRow], sites: Mapping[str, Site]
+    ) -> tuple[list[Outcome], list[int]]:
+        """Outcomes so far (unknown site, duplicate) and the indexes of the new rows."""
+        outcomes: list[Outcome] = [Outcome.DUPLICATE] * len(rows)
+        new: list[int] = []
+        seen: set[tuple[str, date]] = set()
+        for index, row in enumerate(rows):
+            key = (row.event_uid, row.dt)
+            if row.site_id not in sites:
+                outcomes[index] = Outcome.UNKNOWN_SITE
+            elif key not in self.events and key not in self.initial_events and key not in seen:
+                seen.add(key)
+                new.append(index)
+        return outcomes, new
+
+    def _insert(self, row: EventRow) -> None:
+        if isinstance(row, InitialEventRow):
+            self.initial_events[row.event_uid, row.dt] = row
+        else:
+            self.events[row.event_uid, row.dt] = row
+
+    def all_rows(self) -> list[EventRow]:
+        """Every stored row, events and initial events."""
+        with self._lock:
+            return [*self.events.values(), *self.initial_events.values()]
+
+
+class InMemoryDailySalts:
+    """`DailySalts` in a dict; `random_bytes` is the source of new salts."""
+
+    def __init__(self, random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> None:
+        self._random_bytes = random_bytes
+        self._lock = threading.Lock()
+        self.salts: dict[date, bytes] = {}
+
+    def salt_for(self, day: date) -> bytes:
+        """The day's salt, created on first use."""
+        with self._lock:
+            salt = self.salts.get(day)
+            if salt is None:
+                salt = self.salts[day] = self._random_bytes(SALT_BYTES)
+            return salt
+
+    def delete_before(self, day: date) -> int:
+        """Forget the salts of days before `day`."""
+        with self._lock:
+            old = [known for known in self.salts if known < day]
+            for known in old:
+                del self.salts[known]
+            return len(old)
+
+
+class InMemoryColdForwarder:
+    """`ColdForwarder` into lists; the first `failures` calls fail as Firehose would."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.events: list[EventRow] = []
+        self.initial_events: list[InitialEventRow] = []
+        self.calls = 0
+
+    def forward(
+        self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]
+    ) -> None:
+        """Keep the rows (or fail while `failures` is positive)."""
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise ColdForwardError("cold store refused the rows", len(events) + len(initial_events))
+        self.events.extend(events)
+        self.initial_events.extend(initial_events)
+
+
+class InMemoryIngestStream:
+    """`IngestStream` into a list; set `refusing` to make `put` fail as Firehose would."""
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+        self.refusing = False
+
+    def put(self, record: bytes) -> None:
+        """Keep the record (or refuse it)."""
+        if self.refusing:
+            raise InfrastructureError("ingest stream refused the record")
+        self.records.append(record)
+
+
+class InMemoryGeoLookup:
+    """`GeoLookup` from a fixed table of addresses."""
+
+    def __init__(self, locations: Mapping[str, Geo]) -> None:
+        self._locations = dict(locations)
+
+    def lookup(self, ip: str) -> Geo | None:
+        """The address's location when the table has it."""
+        return self._locations.get(ip)

@@ -7,12 +7,15 @@ fakes of the unit tests and pass the same contract tests as the real ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from analytics_core.enrichment import UserAgentInfo
+    from analytics_core.envelopes import Geo
     from analytics_core.failures import StoredObject
+    from analytics_core.ingest import Outcome, OutcomeTally, SiteConfig
     from analytics_core.rows import EventRow, InitialEventRow
     from analytics_core.sites import Account, NewSite, Site
 
@@ -120,4 +123,53 @@ class FailureObjectStore(Protocol):
 
     def location(self, key: str) -> str:
         """Where the object is, for people (a path or an s3:// URL)."""
+        ...
+
+
+class SiteConfigs(Protocol):
+    """The configuration ingest needs of sites (domains, compliance level), by id."""
+
+    def load(self, site_ids: Collection[str]) -> Mapping[str, SiteConfig]:
+        """The configs of those of `site_ids` that exist, in one lookup; may be a few seconds
+        stale (never the allowance, which only the event store reads, under lock)."""
+        ...
+
+
+class EventStore(Protocol):
+    """The hot store's intake: one call per batch, all or nothing."""
+
+    def store(self, rows: Sequence[EventRow], rejected: Sequence[OutcomeTally]) -> list[Outcome]:
+        """Insert the rows not stored yet (by `event_uid`) within their sites' allowances, in
+        order, charging each site for what was inserted, and add these outcomes and the
+        `rejected` tallies to the outcome counters, in one transaction. Returns one outcome
+        per row: accepted, duplicate, over_allowance, or unknown_site (the site is gone).
+        Raises `StoreUnavailableError` when nothing could be committed."""
+        ...
+
+
+class DailySalts(Protocol):
+    """The random salts of compliance level 0, one per UTC day."""
+
+    def salt_for(self, day: date) -> bytes:
+        """The day's salt, created (randomly) on first use."""
+        ...
+
+    def delete_before(self, day: date) -> int:
+        """Delete the salts of days before `day`; returns how many were deleted."""
+        ...
+
+
+class UserAgentParser(Protocol):
+    """Reads a user agent string: browser, OS, device type, and whether it is a bot."""
+
+    def parse(self, user_agent: str) -> UserAgentInfo:
+        """The classification of a non-empty user agent string."""
+        ...
+
+
+class GeoLookup(Protocol):
+    """Where an IP address is (a GeoIP2 City database)."""
+
+    def lookup(self, ip: str) -> Geo | None:
+        """The address's location, or None when it is unknown, private or not an address."""
         ...

@@ -1,0 +1,57 @@
+"""The envelope: what the collect endpoint hands to processIngest for one tracker request.
+
+One envelope travels as one Firehose record (JSON; the edges convert it, see
+`entrypoints.envelopes`). It carries the tracker's body untouched (`payload`, checked only in
+processIngest, where the site's configuration is known) and what the collect endpoint saw of
+the request (`ctx`). The visitor's IP address is in `ctx.ip` only when CloudFront gave no geo
+headers, since the GeoIP fallback is its only use; it is never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+ENVELOPE_VERSION = 1
+MAX_ENVELOPE_BYTES = 1_000 * 1024  # Firehose's record limit
+MAX_BODY_BYTES = 16 * 1024  # what the collect endpoint accepts from a tracker
+
+
+@attrs.frozen
+class Geo:
+    """Where a visitor is: ISO-3166-1 alpha-2 country, first-level subdivision code
+    (without the country prefix, as CloudFront and GeoIP2 give it), English city name."""
+
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+
+    def is_empty(self) -> bool:
+        """Whether nothing at all is known."""
+        return self.country is None and self.region is None and self.city is None
+
+
+@attrs.frozen
+class RequestContext:
+    """What the collect endpoint saw of the tracker's request, beyond its body."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    origin: str | None = None
+    referer: str | None = None
+    geo: Geo | None = None
+
+
+@attrs.frozen
+class Envelope:
+    """One tracker request as it reaches processIngest."""
+
+    v: int = attrs.field(default=ENVELOPE_VERSION, kw_only=True)
+    uid: str
+    site_id: str
+    received_at: datetime
+    payload: Mapping[str, Any]
+    ctx: RequestContext

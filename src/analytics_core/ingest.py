@@ -1,0 +1,259 @@
+"""The ingest use case: one Firehose batch of envelopes in, stored rows and outcomes out.
+
+Every record ends in exactly one outcome and the counts add up to the batch size. A bad
+record is counted and skipped, never fatal; only infrastructure faults (the event store, the
+cold forwarder) fail the batch, and then the event store has committed nothing of it, or (when
+only the cold forward failed) everything, so that the redelivered batch finds duplicates and
+forwards them again.
+
+Rules are checked in this order, the first failing one naming the outcome: malformed (the
+envelope or the tracker body), duplicate (the same event uid earlier in this batch),
+unknown_site, domain_mismatch, bot; then the event store decides, under the site's row lock,
+between accepted, duplicate (stored by an earlier delivery) and over_allowance.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from enum import StrEnum
+
+import attrs
+
+from analytics_core.enrichment import BOT, UserAgentInfo, session_attributes
+from analytics_core.envelopes import Envelope
+from analytics_core.limits import EVENT_NAME, PATHNAME, SESSION_ID, clean_properties
+from analytics_core.ports import (
+    ColdForwarder,
+    DailySalts,
+    EventStore,
+    GeoLookup,
+    SiteConfigs,
+    UserAgentParser,
+)
+from analytics_core.privacy import (
+    filter_city,
+    filter_pathname,
+    filter_properties,
+    filter_referer,
+    filter_region,
+    hash_session,
+)
+from analytics_core.rows import EventRow, InitialEventRow
+from analytics_core.sites import ComplianceLevel
+from analytics_core.validation import (
+    EventKind,
+    Payload,
+    domain_allowed,
+    event_time,
+    is_site_id,
+    parse_payload,
+)
+
+
+class Outcome(StrEnum):
+    """What became of one record of a batch."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    MALFORMED = "malformed"
+    UNKNOWN_SITE = "unknown_site"
+    DOMAIN_MISMATCH = "domain_mismatch"
+    BOT = "bot"
+    OVER_ALLOWANCE = "over_allowance"
+
+
+@attrs.frozen
+class SiteConfig:
+    """What ingest needs to know of a site (its allowance is read only under lock, at store)."""
+
+    site_id: str
+    domains: tuple[str, ...]
+    compliance_level: ComplianceLevel
+
+
+@attrs.frozen
+class OutcomeTally:
+    """How many records of a site and UTC day ended in `outcome` (for `ingest_outcomes`)."""
+
+    site_id: str
+    day: date
+    outcome: Outcome
+    count: int
+
+
+@attrs.frozen
+class IngestPorts:
+    """The ports `process_batch` works through."""
+
+    site_configs: SiteConfigs
+    event_store: EventStore
+    cold_forwarder: ColdForwarder
+    salts: DailySalts
+    user_agents: UserAgentParser
+    geo: GeoLookup | None = None
+
+
+@attrs.frozen
+class BatchResult:
+    """One outcome per record (in order) and the rows the batch stored.
+
+    `events` and `initial_events` hold the rows now in the hot store for this batch, inserted
+    now or by an earlier delivery: exactly what was forwarded to the cold store.
+    """
+
+    outcomes: tuple[Outcome, ...]
+    events: tuple[EventRow, ...]
+    initial_events: tuple[InitialEventRow, ...]
+    rows_written: int
+
+    def counts(self) -> dict[str, int]:
+        """Records per outcome, every outcome present (zeros included)."""
+        found = Counter(self.outcomes)
+        return {outcome.value: found[outcome] for outcome in Outcome}
+
+
+class _RowBuilder:
+    """Builds the stored row of an accepted record, fetching level-0 salts once per day."""
+
+    def __init__(self, ports: IngestPorts) -> None:
+        self._ports = ports
+        self._salts: dict[date, bytes] = {}
+
+    def _session_id(self, config: SiteConfig, payload: Payload, day: date) -> str:
+        if config.compliance_level is not ComplianceLevel.REQUIRED:
+            return payload.session_id[:SESSION_ID]
+        salt = self._salts.get(day)
+        if salt is None:
+            salt = self._salts[day] = self._ports.salts.salt_for(day)
+        return hash_session(salt, config.site_id, payload.session_id)
+
+    def build(
+        self, envelope: Envelope, config: SiteConfig, payload: Payload, agent: UserAgentInfo
+    ) -> EventRow:
+        level = config.compliance_level
+        timestamp = event_time(payload.timestamp_ms, envelope.received_at)
+        day = timestamp.date()
+        session_id = self._session_id(config, payload, day)
+        event = payload.event[:EVENT_NAME]
+        pathname = filter_pathname(level, payload.pathname)[:PATHNAME]
+        properties = filter_properties(level, clean_properties(payload.properties))
+        if payload.kind is EventKind.EVENT:
+            return EventRow(
+                event_uid=envelope.uid,
+                site_id=config.site_id,
+                session_id=session_id,
+                timestamp=timestamp,
+                dt=day,
+                event=event,
+                pathname=pathname,
+                properties=properties,
+            )
+        session = session_attributes(payload, envelope.ctx, config.domains, agent, self._ports.geo)
+        return InitialEventRow(
+            event_uid=envelope.uid,
+            site_id=config.site_id,
+            session_id=session_id,
+            timestamp=timestamp,
+            dt=day,
+            event=event,
+            pathname=pathname,
+            properties=properties,
+            referer=filter_referer(level, session.referer),
+            referer_domain=session.referer_domain,
+            utm_source=session.utm_source,
+            utm_medium=session.utm_medium,
+            utm_campaign=session.utm_campaign,
+            utm_content=session.utm_content,
+            utm_term=session.utm_term,
+            device=session.device,
+            os=session.os,
+            browser=session.browser,
+            country=session.country,
+            region=filter_region(level, session.region),
+            city=filter_city(level, session.city),
+            screen_width=session.screen_width,
+            screen_height=session.screen_height,
+        )
+
+
+def process_batch(records: Sequence[Envelope | None], ports: IngestPorts) -> BatchResult:
+    """Validate, enrich, filter and store one batch, then forward its rows to the cold store.
+
+    `records[i]` is None when the i-th record could not be decoded into an envelope. Raises
+    an `InfrastructureError` (nothing stored, or everything stored but not all forwarded)
+    when a dependency fails; see the module docstring.
+    """
+    site_ids = {e.site_id for e in records if e is not None and is_site_id(e.site_id)}
+    configs = ports.site_configs.load(site_ids) if site_ids else {}
+    outcomes: list[Outcome] = [Outcome.MALFORMED] * len(records)
+    tallies: Counter[tuple[str, date, Outcome]] = Counter()
+    builder = _RowBuilder(ports)
+    rows: list[EventRow] = []
+    row_records: list[int] = []
+    seen: set[str] = set()
+
+    for index, envelope in enumerate(records):
+        if envelope is None or not is_site_id(envelope.site_id):
+            continue  # malformed, and no site to count it against
+        config = configs.get(envelope.site_id)
+        payload = parse_payload(envelope.payload)
+        if payload is None:
+            if config is not None:
+                tallies[config.site_id, envelope.received_at.date(), Outcome.MALFORMED] += 1
+            continue
+        outcome = _precheck(envelope, config, seen, ports.user_agents)
+        if isinstance(outcome, Outcome):
+            outcomes[index] = outcome
+            if config is not None:
+                day = event_time(payload.timestamp_ms, envelope.received_at).date()
+                tallies[config.site_id, day, outcome] += 1
+            continue
+        assert config is not None  # noqa: S101  # _precheck answers unknown_site otherwise
+        rows.append(builder.build(envelope, config, payload, outcome))
+        row_records.append(index)
+
+    stored: Sequence[Outcome] = ()
+    if rows or tallies:
+        stored = ports.event_store.store(
+            rows,
+            [OutcomeTally(site, day, outcome, n) for (site, day, outcome), n in tallies.items()],
+        )
+    events: list[EventRow] = []
+    initial_events: list[InitialEventRow] = []
+    for row, index, outcome in zip(rows, row_records, stored, strict=True):
+        outcomes[index] = outcome
+        if outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
+            continue
+        if isinstance(row, InitialEventRow):
+            initial_events.append(row)
+        else:
+            events.append(row)
+    if events or initial_events:
+        ports.cold_forwarder.forward(events, initial_events)
+    return BatchResult(
+        outcomes=tuple(outcomes),
+        events=tuple(events),
+        initial_events=tuple(initial_events),
+        rows_written=sum(1 for outcome in stored if outcome is Outcome.ACCEPTED),
+    )
+
+
+def _precheck(
+    envelope: Envelope,
+    config: SiteConfig | None,
+    seen: set[str],
+    user_agents: UserAgentParser,
+) -> Outcome | UserAgentInfo:
+    """The rejecting outcome of a well-formed record, else its user agent's classification."""
+    if envelope.uid in seen:
+        return Outcome.DUPLICATE
+    seen.add(envelope.uid)
+    if config is None:
+        return Outcome.UNKNOWN_SITE
+    if not domain_allowed(envelope.ctx, config.domains):
+        return Outcome.DOMAIN_MISMATCH
+    user_agent = envelope.ctx.user_agent
+    agent = user_agents.parse(user_agent) if user_agent and user_agent.strip() else BOT
+    return Outcome.BOT if agent.is_bot else agent

@@ -1,0 +1,138 @@
+"""The compliance filter: what a site's compliance level lets us keep of an event.
+
+| field                 | 0 (required)             | 1 (maybe)                | 2 (not required) |
+|-----------------------|--------------------------|--------------------------|------------------|
+| client IP, user agent | never stored             | never stored             | never stored     |
+| session_id            | HMAC with the daily salt | as sent                  | as sent          |
+| country               | kept                     | kept                     | kept             |
+| region                | null                     | kept                     | kept             |
+| city                  | null                     | null                     | kept             |
+| referer (full URL)    | null (domain kept)       | without query, fragment  | kept             |
+| pathname              | without query, fragment  | without query, fragment  | kept             |
+| properties            | e-mails, IPs redacted    | e-mails, IPs redacted    | kept             |
+
+The IP address and the raw user agent never reach a row at any level: enrichment reads them
+and keeps only the country/region/city and browser/os/device derived from them.
+
+The salt of level 0 is random, one per UTC day (the day of the stored event), created on first
+use and deleted two days later (`expire_salts`, run by the daily maintenance); once it is gone
+nobody, us included, can link a stored session id back to the id the visitor's browser sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections.abc import Mapping
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
+
+from analytics_core.ports import Clock, DailySalts
+from analytics_core.sites import ComplianceLevel
+
+SALT_BYTES = 32
+SALT_KEEP_DAYS = 2
+"""A day's salt is deleted once the day is this many days in the past (today's and
+yesterday's are kept, so that late deliveries of yesterday's events still link up)."""
+SESSION_HASH_CHARS = 32  # 128 bits of the HMAC-SHA256, in hex
+REDACTED = "[redacted]"
+
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6_RUN = re.compile(r"[0-9A-Fa-f:.]{2,}")  # linear: maximal runs, checked one by one
+
+
+def hash_session(salt: bytes, site_id: str, session_id: str) -> str:
+    """The level-0 session id: HMAC-SHA256 of (site id, session id) keyed by the day's salt."""
+    # A site id is a fixed-length ULID, so the concatenation is unambiguous.
+    message = (site_id + session_id).encode("utf-8")
+    return hmac.new(salt, message, hashlib.sha256).hexdigest()[:SESSION_HASH_CHARS]
+
+
+def without_query(url: str) -> str:
+    """`url` cut at its query string or fragment, whichever comes first."""
+    cut = len(url)
+    for separator in "?#":
+        position = url.find(separator)
+        if 0 <= position < cut:
+            cut = position
+    return url[:cut]
+
+
+def _is_ip(candidate: str) -> bool:
+    try:
+        ipaddress.ip_address(candidate.strip(".:"))
+    except ValueError:
+        try:
+            ipaddress.ip_address(candidate)
+        except ValueError:
+            return False
+    return True
+
+
+@lru_cache(maxsize=8192)
+def looks_personal(value: str) -> bool:
+    """Whether `value` contains something that looks like an e-mail or an IP address."""
+    if "@" in value and _EMAIL.search(value):
+        return True
+    if "." in value and any(_is_ip(m.group()) for m in _IPV4.finditer(value)):
+        return True
+    return ":" in value and any(
+        m.group().count(":") >= 2 and _is_ip(m.group()) for m in _IPV6_RUN.finditer(value)
+    )
+
+
+def redact_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """`properties` with every string value that looks personal replaced by "[redacted]"."""
+    return {
+        key: REDACTED if isinstance(value, str) and looks_personal(value) else value
+        for key, value in properties.items()
+    }
+
+
+def filter_properties(
+    level: ComplianceLevel, properties: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """The properties to store at `level`."""
+    if properties is None or level is ComplianceLevel.NOT_REQUIRED:
+        return properties
+    return redact_properties(properties)
+
+
+def filter_pathname(level: ComplianceLevel, pathname: str) -> str:
+    """The pathname to store at `level`."""
+    if level is ComplianceLevel.NOT_REQUIRED:
+        return pathname
+    return without_query(pathname) or "/"
+
+
+def filter_referer(level: ComplianceLevel, referer: str | None) -> str | None:
+    """The full referrer URL to store at `level`."""
+    if referer is None or level is ComplianceLevel.NOT_REQUIRED:
+        return referer
+    if level is ComplianceLevel.REQUIRED:
+        return None
+    return without_query(referer) or None
+
+
+def filter_region(level: ComplianceLevel, region: str | None) -> str | None:
+    """The region to store at `level`."""
+    return None if level is ComplianceLevel.REQUIRED else region
+
+
+def filter_city(level: ComplianceLevel, city: str | None) -> str | None:
+    """The city to store at `level`."""
+    return city if level is ComplianceLevel.NOT_REQUIRED else None
+
+
+def salt_cutoff(today: date) -> date:
+    """Salts of days before this one must be gone."""
+    return today - timedelta(days=SALT_KEEP_DAYS - 1)
+
+
+def expire_salts(salts: DailySalts, clock: Clock) -> int:
+    """Delete the salts that are two days old or more; returns how many were deleted."""
+    return salts.delete_before(salt_cutoff(clock().date()))
