@@ -9,25 +9,53 @@ at cold start. Tests pass ready-made parts (fakes) as keyword overrides.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import Any
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 
+from adapters.aws.firehose import (
+    FirehoseColdForwarder,
+    FirehoseIngestStream,
+    access_key_from_secret,
+)
 from adapters.aws.secrets import SecretsManagerReader
 from adapters.ids import new_ulid
+from adapters.postgres.events import PostgresEventStore
 from adapters.postgres.migrations import PostgresMigrator
 from adapters.postgres.partitions import PostgresEventPartitions
 from adapters.postgres.pool import Pool, SecretReader, conninfo_factory, open_pool
+from adapters.postgres.salts import PostgresDailySalts
+from adapters.postgres.site_configs import PostgresSiteConfigs
 from adapters.postgres.sites import PostgresAccountRepository, PostgresSiteRepository
-from analytics_core.config import DatabaseUrl, Settings
+from analytics_core.config import DatabaseUrl, Env, Settings
+from analytics_core.errors import ConfigurationError
+from analytics_core.ingest import IngestPorts
 from analytics_core.ports import (
     AccountRepository,
     Clock,
+    ColdForwarder,
+    DailySalts,
     EventPartitions,
+    EventStore,
+    GeoLookup,
     IdGenerator,
+    IngestStream,
+    SiteConfigs,
     SiteRepository,
+    UserAgentParser,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+
+# Firehose calls fail fast: the collect endpoint answers 503 rather than hang, and the cold
+# forwarder has its own retries of refused entries.
+FIREHOSE_CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
 )
 
 
@@ -100,6 +128,97 @@ class Services:
         """The event tables' daily partitions."""
 
         return PostgresEventPartitions(self.pool)
+
+    # --- ingest (collect endpoint, processIngest, replay) ------------------------------
+
+    @cached_property
+    def site_configs(self) -> SiteConfigs:
+        """Sites' ingest configuration, cached for a minute per container."""
+
+        return PostgresSiteConfigs(self.pool, self.clock)
+
+    @cached_property
+    def event_store(self) -> EventStore:
+        """The hot store's intake: one transaction per batch."""
+
+        return PostgresEventStore(self.pool)
+
+    @cached_property
+    def daily_salts(self) -> DailySalts:
+        """The random daily salts of compliance level 0."""
+
+        return PostgresDailySalts(self.pool, self.clock)
+
+    @cached_property
+    def user_agents(self) -> UserAgentParser:
+        """ua-parser (Rust backend when installed), cached per user agent."""
+        # Imported here: only the ingest functions pay for loading ua-parser.
+        from adapters.useragents import UaParserUserAgents  # noqa: PLC0415
+
+        return UaParserUserAgents()
+
+    @cached_property
+    def geo(self) -> GeoLookup | None:
+        """The GeoIP2 City database of `GEOIP_CITY_DB`, if configured."""
+        path = self.settings.geoip_city_db
+        if path is None:
+            return None
+        # Imported here: geoip2 is loaded only where a database is configured.
+        from adapters.geoip import GeoIP2CityLookup  # noqa: PLC0415
+
+        return GeoIP2CityLookup.from_path(path, Env.GEOIP_CITY_DB.value)
+
+    @cached_property
+    def firehose(self) -> FirehoseClient:
+        """The Firehose client (honours AWS_ENDPOINT_URL)."""
+
+        return boto3.client("firehose", config=FIREHOSE_CLIENT_CONFIG)
+
+    @cached_property
+    def cold_forwarder(self) -> ColdForwarder:
+        """The cold store's intake: the events / initial_events Firehose streams."""
+
+        return FirehoseColdForwarder.from_settings(self.settings, self.firehose)
+
+    @cached_property
+    def ingest_stream(self) -> IngestStream:
+        """Where the collect endpoint puts envelopes: the IngestHttp Firehose stream."""
+
+        return FirehoseIngestStream.from_settings(self.settings, self.firehose)
+
+    @cached_property
+    def firehose_access_key(self) -> Callable[[], str]:
+        """The key Firehose sends to processIngest: `FIREHOSE_ACCESS_KEY`, else the secret
+        `FIREHOSE_ACCESS_KEY_SECRET_ARN` names (read on first use, once per container)."""
+        key = self.settings.firehose_access_key
+        if key is not None:
+            return lambda: key
+        arn = self.settings.firehose_access_key_secret_arn
+        if arn is None:
+            raise ConfigurationError(
+                Env.FIREHOSE_ACCESS_KEY.value,
+                "FIREHOSE_ACCESS_KEY is not set (in AWS: FIREHOSE_ACCESS_KEY_SECRET_ARN)",
+            )
+        read_secret = self.secrets
+
+        @cache
+        def from_secret() -> str:
+            return access_key_from_secret(read_secret(arn))
+
+        return from_secret
+
+    @cached_property
+    def ingest_ports(self) -> IngestPorts:
+        """Everything `process_batch` works through."""
+
+        return IngestPorts(
+            site_configs=self.site_configs,
+            event_store=self.event_store,
+            cold_forwarder=self.cold_forwarder,
+            salts=self.daily_salts,
+            user_agents=self.user_agents,
+            geo=self.geo,
+        )
 
     def close(self) -> None:
         """Release what was opened (the pool); for CLIs and tests, not Lambda."""

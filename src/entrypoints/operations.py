@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD, MaintenanceReport, maintain_partitions
+from analytics_core.privacy import expire_salts
 from entrypoints import logs
 from entrypoints.bootstrap import Services
 
@@ -23,14 +24,17 @@ def maintenance_summary(report: MaintenanceReport) -> dict[str, Any]:
 
 
 def run_maintenance(services: Services, days_ahead: int = DEFAULT_DAYS_AHEAD) -> dict[str, Any]:
-    """Create and drop the event tables' daily partitions for today."""
+    """Create and drop the event tables' daily partitions for today; delete the compliance
+    salts that are two days old (after which level-0 session ids can no longer be linked)."""
     report = maintain_partitions(
         services.partitions,
         services.clock,
         days_ahead=days_ahead,
         retention_days=services.settings.hot_retention_days,
     )
-    return maintenance_summary(report)
+    summary = maintenance_summary(report)
+    summary["expiredSalts"] = expire_salts(services.daily_salts, services.clock)
+    return summary
 
 
 def run_migrations(services: Services) -> dict[str, Any]:

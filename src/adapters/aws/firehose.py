@@ -1,0 +1,206 @@
+"""Firehose: the collect endpoint's intake stream and the cold store's two Iceberg streams.
+
+`FirehoseIngestStream` puts one envelope per `PutRecord` into the IngestHttp stream.
+
+`FirehoseColdForwarder` sends stored rows to the `events` / `initial_events` streams with
+`PutRecordBatch`, one JSON object per row with the PostgreSQL column names (no `event_id`),
+`timestamp` ISO-8601 UTC with milliseconds, `dt` as YYYY-MM-DD and `properties` as its JSON text
+(the Iceberg column is a string). Batches stay within Firehose's limits (500 records, 4 MiB a
+call, 1,000 KiB a record). A call can answer 200 and still refuse some entries
+(`FailedPutCount`, an `ErrorCode` per entry): only those are sent again, with exponential
+backoff; throttling and service errors of the whole call are retried the same way. Rows still
+refused after the last attempt raise `ColdForwardError`, so the batch fails and Firehose
+delivers it again (the hot store then finds duplicates and the rows are forwarded again: the
+cold store is at-least-once and readers de-duplicate on `event_uid`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from botocore.exceptions import BotoCoreError, ClientError
+
+from analytics_core.config import Env, Settings
+from analytics_core.errors import ColdForwardError, InfrastructureError
+from analytics_core.rows import EventRow, InitialEventRow
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+
+MAX_BATCH_RECORDS = 500
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+MAX_RECORD_BYTES = 1_000 * 1024
+DEFAULT_ATTEMPTS = 5
+DEFAULT_BACKOFF_S = 0.1
+_RETRYABLE_CODES = frozenset(
+    {
+        "ServiceUnavailableException",
+        "ServiceUnavailable",
+        "ThrottlingException",
+        "Throttling",
+        "InternalFailure",
+        "InternalServerError",
+        "LimitExceededException",
+        "RequestTimeout",
+    }
+)
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+
+
+class FirehoseIngestStream:
+    """`IngestStream` on a Firehose DirectPut stream (IngestHttp)."""
+
+    def __init__(self, client: FirehoseClient, stream_name: str) -> None:
+        self._client = client
+        self._stream = stream_name
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: FirehoseClient) -> FirehoseIngestStream:
+        """The stream named by `INGEST_STREAM_NAME`."""
+        return cls(client, settings.require(Env.INGEST_STREAM_NAME))
+
+    def put(self, record: bytes) -> None:
+        """PutRecord one envelope; `InfrastructureError` when Firehose refuses it."""
+        try:
+            self._client.put_record(DeliveryStreamName=self._stream, Record={"Data": record})
+        except ClientError as exc:
+            raise InfrastructureError(
+                f"ingest stream refused the record: {_error_code(exc)}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise InfrastructureError(f"ingest stream unreachable: {type(exc).__name__}") from exc
+
+
+def iso_millis(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and `Z`: `2026-11-25T11:39:34.123Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def cold_row(row: EventRow) -> dict[str, Any]:
+    """A row as the cold store's JSON object (see the module docstring)."""
+    data = attrs.asdict(row, recurse=False)
+    data["timestamp"] = iso_millis(row.timestamp)
+    data["dt"] = row.dt.isoformat()
+    properties = row.properties
+    data["properties"] = (
+        None if properties is None else json.dumps(properties, separators=(",", ":"))
+    )
+    return data
+
+
+def encode_cold_row(row: EventRow) -> bytes:
+    """`cold_row` as the bytes of one Firehose record."""
+    return json.dumps(cold_row(row), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def chunked(records: Sequence[bytes]) -> Iterator[list[bytes]]:
+    """Split records into PutRecordBatch calls within Firehose's count and size limits."""
+    chunk: list[bytes] = []
+    size = 0
+    for record in records:
+        if len(record) > MAX_RECORD_BYTES:
+            raise ColdForwardError(
+                f"a row of {len(record)} bytes exceeds Firehose's record limit", 1
+            )
+        if chunk and (len(chunk) == MAX_BATCH_RECORDS or size + len(record) > MAX_BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(record)
+        size += len(record)
+    if chunk:
+        yield chunk
+
+
+class FirehoseColdForwarder:
+    """`ColdForwarder` on the two Iceberg Firehose streams."""
+
+    def __init__(
+        self,
+        client: FirehoseClient,
+        *,
+        events_stream: str,
+        initial_events_stream: str,
+        attempts: int = DEFAULT_ATTEMPTS,
+        backoff_s: float = DEFAULT_BACKOFF_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._streams = {"events": events_stream, "initial_events": initial_events_stream}
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: FirehoseClient) -> FirehoseColdForwarder:
+        """The streams named by `EVENTS_STREAM_NAME` and `INITIAL_EVENTS_STREAM_NAME`."""
+        return cls(
+            client,
+            events_stream=settings.require(Env.EVENTS_STREAM_NAME),
+            initial_events_stream=settings.require(Env.INITIAL_EVENTS_STREAM_NAME),
+        )
+
+    def forward(
+        self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]
+    ) -> None:
+        """Deliver every row, or raise `ColdForwardError` saying how many were refused."""
+        batches: Mapping[str, Sequence[EventRow]] = {
+            "events": events,
+            "initial_events": initial_events,
+        }
+        refused = 0
+        for table, rows in batches.items():
+            for chunk in chunked([encode_cold_row(row) for row in rows]):
+                refused += self._send(self._streams[table], chunk)
+        if refused:
+            raise ColdForwardError(
+                f"Firehose refused {refused} row(s) after {self._attempts} attempts", refused
+            )
+
+    def _send(self, stream: str, records: list[bytes]) -> int:
+        """Send one chunk, resending refused entries; returns how many were never accepted."""
+        pending = records
+        for attempt in range(self._attempts):
+            if attempt:
+                self._sleep(self._backoff_s * 2 ** (attempt - 1))
+            try:
+                response = self._client.put_record_batch(
+                    DeliveryStreamName=stream, Records=[{"Data": data} for data in pending]
+                )
+            except ClientError as exc:
+                if _error_code(exc) not in _RETRYABLE_CODES:
+                    raise ColdForwardError(
+                        f"Firehose stream {stream} refused the batch: {_error_code(exc)}",
+                        len(pending),
+                    ) from exc
+                continue  # the whole call failed: all of `pending` again
+            except BotoCoreError:
+                continue
+            if not response.get("FailedPutCount"):
+                return 0
+            answers = response["RequestResponses"]
+            pending = [
+                data for data, answer in zip(pending, answers, strict=True) if "ErrorCode" in answer
+            ]
+            if not pending:
+                return 0
+        return len(pending)
+
+
+def access_key_from_secret(secret: str) -> str:
+    """The access key in a Secrets Manager secret: Firehose's `{"api_key": ...}` JSON form,
+    else the whole (stripped) text."""
+    try:
+        data = json.loads(secret)
+    except ValueError:
+        return secret.strip()
+    if isinstance(data, dict) and isinstance(data.get("api_key"), str):
+        return str(data["api_key"])
+    return secret.strip()

@@ -1,0 +1,262 @@
+"""The hot store's intake (`EventStore` on PostgreSQL): one transaction per batch.
+
+Within the transaction, in this order:
+
+1. The batch's sites are locked (`SELECT ... FOR UPDATE`, in site id order so that two
+   batches never wait for each other in a cycle). Every batch for a site therefore runs after
+   the previous one committed and sees its rows and its allowance charge.
+2. The rows are copied (COPY, the fastest way in) into temporary tables shaped like the event
+   tables, `ingest_new_events` and `ingest_new_initial_events`, whose `event_id` default
+   draws from the event tables' own sequences.
+3. Sites with fewer allowance left than rows in the batch have their rows checked against the
+   stored ones (duplicates are free), and the rows past the allowance are removed.
+4. The rows are inserted with a plain `INSERT ... SELECT` under a savepoint. An event stored by
+   an earlier delivery makes it fail on the unique key (event_uid, dt); then the savepoint is
+   rolled back, the duplicates are removed from the temporary tables, and the insert runs
+   again. Redeliveries are rare, so the common case pays for no duplicate check at all
+   (`INSERT ... ON CONFLICT DO NOTHING` costs about a third more; see docs/ingest.md).
+5. The sites' allowances are charged with what was inserted, the outcome counters updated,
+   and `apply_rollups` folds the temporary tables (now exactly the inserted rows) into the
+   read model. Commit, or on any error roll everything back.
+
+The temporary tables are dropped at commit, so a pooled connection keeps no state and a
+migration that changes the event tables is picked up by the next batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from adapters.postgres.pool import Pool, transaction
+from adapters.postgres.rollups import apply_rollups
+from analytics_core.allowance import sites_short_of_allowance, split_by_allowance
+from analytics_core.ingest import Outcome, OutcomeTally
+from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
+
+# The batch's transaction may wait for a concurrent batch of the same site; processIngest's
+# Lambda timeout (and Firehose's 3-minute wait) bound the whole request.
+INGEST_STATEMENT_TIMEOUT_MS = 60_000
+NEW_EVENTS = "ingest_new_events"
+NEW_INITIAL_EVENTS = "ingest_new_initial_events"
+
+
+class _Table:
+    """One event table and its temporary twin, with the statements the store runs on them."""
+
+    def __init__(self, table: str, temporary: str, columns: tuple[str, ...]) -> None:
+        self.table = table
+        self.columns = columns
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        all_names = sql.SQL(", ").join(sql.Identifier(c) for c in ("event_id", *columns))
+        target, temp = sql.Identifier(table), sql.Identifier(temporary)
+        self.create = sql.SQL(
+            "CREATE TEMPORARY TABLE {temp} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
+        ).format(temp=temp, target=target)
+        self.copy = sql.SQL("COPY {temp} ({names}) FROM STDIN").format(temp=temp, names=names)
+        self.remove_stored = sql.SQL(
+            "DELETE FROM {temp} AS n WHERE n.site_id = ANY(%s) AND EXISTS ("
+            "SELECT 1 FROM {target} AS e WHERE e.event_uid = n.event_uid AND e.dt = n.dt) "
+            "RETURNING n.event_uid"
+        ).format(temp=temp, target=target)
+        self.remove = sql.SQL("DELETE FROM {temp} WHERE event_uid = ANY(%s)").format(temp=temp)
+        self.insert = sql.SQL("INSERT INTO {target} ({cols}) SELECT {cols} FROM {temp}").format(
+            target=target, cols=all_names, temp=temp
+        )
+
+
+_EVENTS = _Table("events", NEW_EVENTS, EVENT_COLUMNS)
+_INITIAL_EVENTS = _Table("initial_events", NEW_INITIAL_EVENTS, INITIAL_EVENT_COLUMNS)
+
+_LOCK_SITES = (
+    "SELECT site_id, request_allowance FROM sites WHERE site_id = ANY(%s) "
+    "ORDER BY site_id FOR UPDATE"
+)
+_CHARGE = """
+UPDATE sites AS s SET request_allowance = s.request_allowance - c.n
+FROM unnest(%s::text[], %s::bigint[]) AS c(site_id, n)
+WHERE s.site_id = c.site_id
+"""
+_COUNT_OUTCOMES = """
+INSERT INTO ingest_outcomes (site_id, dt, outcome, count)
+SELECT site_id, dt, outcome, n
+FROM unnest(%s::text[], %s::date[], %s::text[], %s::bigint[]) AS t(site_id, dt, outcome, n)
+ORDER BY site_id, dt, outcome
+ON CONFLICT (site_id, dt, outcome) DO UPDATE SET count = ingest_outcomes.count + EXCLUDED.count
+"""
+
+
+def _properties_json(properties: Mapping[str, Any] | None) -> str | None:
+    return None if properties is None else json.dumps(properties, separators=(",", ":"))
+
+
+def _event_values(row: EventRow) -> tuple[Any, ...]:
+    return (
+        row.event_uid,
+        row.site_id,
+        row.session_id,
+        row.timestamp,
+        row.dt,
+        row.event,
+        row.pathname,
+        _properties_json(row.properties),
+    )
+
+
+def _initial_event_values(row: InitialEventRow) -> tuple[Any, ...]:
+    return (
+        *_event_values(row),
+        row.referer,
+        row.referer_domain,
+        row.utm_source,
+        row.utm_medium,
+        row.utm_campaign,
+        row.utm_content,
+        row.utm_term,
+        row.device,
+        row.os,
+        row.browser,
+        row.country,
+        row.region,
+        row.city,
+        row.screen_width,
+        row.screen_height,
+    )
+
+
+class PostgresEventStore:
+    """Stores batches in `events` / `initial_events`; see the module docstring."""
+
+    def __init__(
+        self, pool: Pool, *, statement_timeout_ms: int = INGEST_STATEMENT_TIMEOUT_MS
+    ) -> None:
+        self._pool = pool
+        self._timeout_ms = statement_timeout_ms
+
+    def store(self, rows: Sequence[EventRow], rejected: Sequence[OutcomeTally]) -> list[Outcome]:
+        """Insert the new rows within allowance, in one transaction; one outcome per row."""
+        outcomes: list[Outcome] = [Outcome.DUPLICATE] * len(rows)
+        sites = sorted({row.site_id for row in rows} | {tally.site_id for tally in rejected})
+        with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
+            allowances: dict[str, int] = dict(conn.execute(_LOCK_SITES, (sites,)).fetchall())
+            candidates = self._candidates(rows, allowances, outcomes)
+            if candidates:
+                self._insert(conn, rows, candidates, allowances, outcomes)
+            self._count(conn, rows, outcomes, rejected, allowances)
+            apply_rollups(conn)
+        return outcomes
+
+    @staticmethod
+    def _candidates(
+        rows: Sequence[EventRow], allowances: Mapping[str, int], outcomes: list[Outcome]
+    ) -> list[int]:
+        """Indexes of the rows that may be new: known site, first of their uid in the batch."""
+        seen: set[tuple[str, date]] = set()
+        candidates: list[int] = []
+        for index, row in enumerate(rows):
+            key = (row.event_uid, row.dt)
+            if row.site_id not in allowances:
+                outcomes[index] = Outcome.UNKNOWN_SITE  # deleted since its config was read
+            elif key not in seen:
+                seen.add(key)
+                candidates.append(index)
+        return candidates
+
+    def _insert(
+        self,
+        conn: psycopg.Connection[Any],
+        rows: Sequence[EventRow],
+        candidates: list[int],
+        allowances: Mapping[str, int],
+        outcomes: list[Outcome],
+    ) -> None:
+        events = [i for i in candidates if not isinstance(rows[i], InitialEventRow)]
+        initial = [i for i in candidates if isinstance(rows[i], InitialEventRow)]
+        conn.execute(_EVENTS.create)
+        conn.execute(_INITIAL_EVENTS.create)
+        with conn.cursor().copy(_EVENTS.copy) as copy:
+            for index in events:
+                copy.write_row(_event_values(rows[index]))
+        with conn.cursor().copy(_INITIAL_EVENTS.copy) as copy:
+            for index in initial:
+                row = rows[index]
+                assert isinstance(row, InitialEventRow)  # noqa: S101  # split above
+                copy.write_row(_initial_event_values(row))
+
+        stored: set[str] = set()
+        short = sites_short_of_allowance((rows[i].site_id for i in candidates), allowances)
+        if short:
+            stored |= self._remove_stored(conn, sorted(short))
+        fresh = [i for i in candidates if rows[i].event_uid not in stored]
+        split = split_by_allowance([rows[i].site_id for i in fresh], allowances)
+        excess = [fresh[position] for position in split.excess]
+        if excess:
+            uids = [rows[i].event_uid for i in excess]
+            conn.execute(_EVENTS.remove, (uids,))
+            conn.execute(_INITIAL_EVENTS.remove, (uids,))
+        try:
+            with conn.transaction():  # a savepoint: a duplicate rolls back only this
+                self._insert_all(conn)
+        except psycopg.errors.UniqueViolation:
+            stored |= self._remove_stored(conn, sorted({rows[i].site_id for i in candidates}))
+            self._insert_all(conn)
+
+        for index in excess:
+            outcomes[index] = Outcome.OVER_ALLOWANCE
+        for position in split.admitted:
+            index = fresh[position]
+            if rows[index].event_uid not in stored:
+                outcomes[index] = Outcome.ACCEPTED
+
+    @staticmethod
+    def _remove_stored(conn: psycopg.Connection[Any], site_ids: list[str]) -> set[str]:
+        """Take the rows already in the event tables out of the temporary ones; their uids."""
+        found: set[str] = set()
+        for table in (_EVENTS, _INITIAL_EVENTS):
+            found.update(uid for (uid,) in conn.execute(table.remove_stored, (site_ids,)))
+        return found
+
+    @staticmethod
+    def _insert_all(conn: psycopg.Connection[Any]) -> None:
+        conn.execute(_EVENTS.insert)
+        conn.execute(_INITIAL_EVENTS.insert)
+
+    @staticmethod
+    def _count(
+        conn: psycopg.Connection[Any],
+        rows: Sequence[EventRow],
+        outcomes: Sequence[Outcome],
+        rejected: Iterable[OutcomeTally],
+        allowances: Mapping[str, int],
+    ) -> None:
+        """Charge the allowances and add every outcome to `ingest_outcomes`."""
+        charges: Counter[str] = Counter()
+        tallies: Counter[tuple[str, date, str]] = Counter()
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome is Outcome.ACCEPTED:
+                charges[row.site_id] += 1
+            if outcome is not Outcome.UNKNOWN_SITE:
+                tallies[row.site_id, row.dt, outcome.value] += 1
+        for tally in rejected:
+            if tally.site_id in allowances:
+                tallies[tally.site_id, tally.day, tally.outcome.value] += tally.count
+        if charges:
+            site_ids = sorted(charges)
+            conn.execute(_CHARGE, (site_ids, [charges[site] for site in site_ids]))
+        if tallies:
+            keys = sorted(tallies)
+            conn.execute(
+                _COUNT_OUTCOMES,
+                (
+                    [key[0] for key in keys],
+                    [key[1] for key in keys],
+                    [key[2] for key in keys],
+                    [tallies[key] for key in keys],
+                ),
+            )

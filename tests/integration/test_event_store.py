@@ -1,0 +1,319 @@
+"""One contract, two event stores: PostgreSQL and the in-memory fake behave alike.
+
+Plus what only PostgreSQL has: the round trip of every column, the rollup hook's temporary
+tables holding exactly the inserted rows, and all-or-nothing transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import attrs
+import psycopg
+import pytest
+from tests.support.db import fetch_all
+from tests.support.ingest import OTHER_SITE, SITE, uid
+
+from adapters import memory
+from adapters.postgres import events as pg_events
+from adapters.postgres.events import PostgresEventStore
+from adapters.postgres.pool import Pool
+from analytics_core.errors import StoreUnavailableError
+from analytics_core.ingest import Outcome, OutcomeTally
+from analytics_core.ports import EventStore
+from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
+from analytics_core.sites import ComplianceLevel, Site
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+DAY = NOW.date()
+GONE_SITE = "01JDQ7ZK3M00000000000000S9"
+
+
+class Backend(Protocol):
+    store: EventStore
+
+    def add_site(self, site_id: str, allowance: int) -> None: ...
+    def allowance(self, site_id: str) -> int: ...
+    def stored(self) -> list[str]: ...
+    def outcomes(self) -> dict[tuple[str, date, str], int]: ...
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self.sites = memory.InMemorySiteRepository()
+        self.store = memory.InMemoryEventStore(self.sites)
+
+    def add_site(self, site_id: str, allowance: int) -> None:
+        self.sites.put(
+            Site(
+                site_id,
+                "o",
+                "n",
+                ("example.com",),
+                "free_tier",
+                allowance,
+                ComplianceLevel.MAYBE,
+                NOW,
+                NOW,
+            )
+        )
+
+    def allowance(self, site_id: str) -> int:
+        site = self.sites.get_for_owner("o", site_id)
+        assert site is not None
+        return site.request_allowance
+
+    def stored(self) -> list[str]:
+        return sorted(row.event_uid for row in self.store.all_rows())
+
+    def outcomes(self) -> dict[tuple[str, date, str], int]:
+        return {(s, d, o.value): n for (s, d, o), n in self.store.outcomes.items() if n}
+
+
+class PostgresBackend:
+    def __init__(self, pool: Pool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+        self.store = PostgresEventStore(pool)
+
+    def add_site(self, site_id: str, allowance: int) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO sites (site_id, owner_sub, name, domains, request_allowance) "
+                "VALUES (%s, 'o', 'n', ARRAY['example.com'], %s)",
+                (site_id, allowance),
+            )
+
+    def allowance(self, site_id: str) -> int:
+        ((value,),) = fetch_all(
+            self.url, "SELECT request_allowance FROM sites WHERE site_id = %s", (site_id,)
+        )
+        return int(value)
+
+    def stored(self) -> list[str]:
+        rows = fetch_all(
+            self.url,
+            "SELECT event_uid FROM events UNION ALL SELECT event_uid FROM initial_events",
+        )
+        return sorted(uid for (uid,) in rows)
+
+    def outcomes(self) -> dict[tuple[str, date, str], int]:
+        rows = fetch_all(self.url, "SELECT site_id, dt, outcome, count FROM ingest_outcomes")
+        return {(s, d, o): int(n) for s, d, o, n in rows}
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        return MemoryBackend()
+    return PostgresBackend(request.getfixturevalue("db"), request.getfixturevalue("database_url"))
+
+
+def event(number: int, site_id: str = SITE, *, day_offset: int = 0, **fields: Any) -> EventRow:
+    moment = NOW + timedelta(days=day_offset, seconds=number)
+    values: dict[str, Any] = {
+        "event_uid": uid(number),
+        "site_id": site_id,
+        "session_id": f"s{number}",
+        "timestamp": moment,
+        "dt": moment.date(),
+        "event": "pageview",
+        "pathname": f"/p/{number}",
+        "properties": None,
+        **fields,
+    }
+    return EventRow(**values)
+
+
+def initial(number: int, site_id: str = SITE, **fields: Any) -> InitialEventRow:
+    base = event(number, site_id)
+    return InitialEventRow(
+        event_uid=base.event_uid,
+        site_id=base.site_id,
+        session_id=base.session_id,
+        timestamp=base.timestamp,
+        dt=base.dt,
+        event=base.event,
+        pathname=base.pathname,
+        properties=base.properties,
+        **fields,
+    )
+
+
+def test_new_rows_are_stored_charged_and_counted(backend: Backend) -> None:
+    """New rows are accepted and charged; rejected tallies of known sites are counted too."""
+    backend.add_site(SITE, 100)
+    outcomes = backend.store.store(
+        [event(1), initial(2), event(3, day_offset=1)],
+        [
+            OutcomeTally(SITE, DAY, Outcome.BOT, 4),
+            OutcomeTally(OTHER_SITE, DAY, Outcome.MALFORMED, 1),  # no such site: not recorded
+        ],
+    )
+    assert outcomes == [Outcome.ACCEPTED] * 3
+    assert backend.stored() == [uid(1), uid(2), uid(3)]
+    assert backend.allowance(SITE) == 97
+    assert backend.outcomes() == {
+        (SITE, DAY, "accepted"): 2,
+        (SITE, DAY + timedelta(days=1), "accepted"): 1,
+        (SITE, DAY, "bot"): 4,
+    }
+
+
+def test_redelivered_and_overlapping_rows_are_duplicates_and_free(backend: Backend) -> None:
+    """Rows already stored are skipped, cost nothing and are counted as duplicates."""
+    backend.add_site(SITE, 100)
+    backend.store.store([event(1), initial(2)], [])
+    assert backend.store.store([event(1), initial(2)], []) == [Outcome.DUPLICATE] * 2
+    assert backend.store.store([initial(2), event(3), event(1)], []) == [
+        Outcome.DUPLICATE,
+        Outcome.ACCEPTED,
+        Outcome.DUPLICATE,
+    ]
+    assert backend.stored() == [uid(1), uid(2), uid(3)]
+    assert backend.allowance(SITE) == 97
+    assert backend.outcomes()[SITE, DAY, "duplicate"] == 4
+
+
+def test_the_same_uid_twice_in_one_call_is_stored_once(backend: Backend) -> None:
+    """A repeated row in one call is a duplicate of the first."""
+    backend.add_site(SITE, 100)
+    assert backend.store.store([event(1), event(1)], []) == [Outcome.ACCEPTED, Outcome.DUPLICATE]
+    assert backend.stored() == [uid(1)]
+
+
+def test_allowance_admits_new_rows_in_order_and_stops_at_zero(backend: Backend) -> None:
+    """With fewer allowance than rows, stored rows are free and new ones fill it in order."""
+    backend.add_site(SITE, 3)
+    backend.add_site(OTHER_SITE, 1)
+    backend.store.store([event(1)], [])
+    outcomes = backend.store.store(
+        [event(1), event(2), event(10, OTHER_SITE), initial(3), event(4), event(11, OTHER_SITE)],
+        [],
+    )
+    assert outcomes == [
+        Outcome.DUPLICATE,
+        Outcome.ACCEPTED,
+        Outcome.ACCEPTED,
+        Outcome.ACCEPTED,
+        Outcome.OVER_ALLOWANCE,
+        Outcome.OVER_ALLOWANCE,
+    ]
+    assert (backend.allowance(SITE), backend.allowance(OTHER_SITE)) == (0, 0)
+    assert backend.store.store([event(5)], []) == [Outcome.OVER_ALLOWANCE]
+    assert backend.stored() == [uid(1), uid(2), uid(3), uid(10)]
+    assert backend.outcomes()[SITE, DAY, "over_allowance"] == 2
+
+
+def test_rows_of_a_vanished_site_are_unknown(backend: Backend) -> None:
+    """A site deleted after its config was read gets unknown_site and no counters."""
+    backend.add_site(SITE, 10)
+    assert backend.store.store([event(1, GONE_SITE), event(2)], []) == [
+        Outcome.UNKNOWN_SITE,
+        Outcome.ACCEPTED,
+    ]
+    assert backend.stored() == [uid(2)]
+    assert all(site == SITE for site, _, _ in backend.outcomes())
+
+
+def test_every_column_round_trips(db: Pool, database_url: str) -> None:
+    """What PostgreSQL stores equals the row values (JSON properties, times, session columns)."""
+    PostgresBackend(db, database_url).add_site(SITE, 10)
+    row = initial(
+        1,
+        referer="https://news.example/a",
+        referer_domain="news.example",
+        utm_source="hn",
+        utm_medium="social",
+        utm_campaign="launch",
+        utm_content="c",
+        utm_term="t",
+        device="mobile",
+        os="iOS",
+        browser="Mobile Safari",
+        country="DE",
+        region="DE-BY",
+        city="München",
+        screen_width=390,
+        screen_height=844,
+    )
+    plain = event(2, properties={"plan": "pro", "n": 3, "ok": True, "nothing": None})
+    PostgresEventStore(db).store([row, plain], [])
+    names = ", ".join(f'"{name}"' for name in INITIAL_EVENT_COLUMNS)
+    (stored,) = fetch_all(database_url, f"SELECT {names} FROM initial_events")
+    assert dict(zip(INITIAL_EVENT_COLUMNS, stored, strict=True)) == attrs.asdict(row)
+    names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
+    (stored,) = fetch_all(database_url, f"SELECT {names} FROM events")
+    assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == attrs.asdict(plain)
+
+
+@pytest.fixture
+def captured_rollups(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, list[str]]]:
+    """What the rollup hook sees in the temporary tables, once per transaction."""
+    seen: list[dict[str, list[str]]] = []
+
+    def capture(conn: psycopg.Connection[Any]) -> None:
+        seen.append(
+            {
+                table: sorted(uid for (uid,) in conn.execute(f"SELECT event_uid FROM {table}"))
+                for table in ("ingest_new_events", "ingest_new_initial_events")
+            }
+        )
+
+    monkeypatch.setattr(pg_events, "apply_rollups", capture)
+    return seen
+
+
+def test_rollup_hook_sees_exactly_the_inserted_rows(
+    db: Pool, database_url: str, captured_rollups: list[dict[str, list[str]]]
+) -> None:
+    """Inside the transaction the temporary tables hold the rows inserted now: no duplicates,
+    no rows past the allowance, on the fast path and after a duplicate forced the slow one."""
+    backend = PostgresBackend(db, database_url)
+    backend.add_site(SITE, 5)
+    store = PostgresEventStore(db)
+    store.store([event(1), initial(2)], [])
+    store.store([event(1), event(3), initial(4), initial(2)], [])  # duplicates: slow path
+    store.store([event(5), event(6), event(7)], [])  # allowance 1 left: short-site path
+    assert captured_rollups == [
+        {"ingest_new_events": [uid(1)], "ingest_new_initial_events": [uid(2)]},
+        {"ingest_new_events": [uid(3)], "ingest_new_initial_events": [uid(4)]},
+        {"ingest_new_events": [uid(5)], "ingest_new_initial_events": []},
+    ]
+    columns = fetch_all(
+        database_url,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' "
+        "ORDER BY ordinal_position",
+    )
+    assert len(columns) == 9  # the temporary tables are LIKE events: event_id included
+
+
+def test_a_failing_transaction_commits_nothing(db: Pool, database_url: str) -> None:
+    """When the database gives up mid-batch (here: a lock wait past the statement timeout),
+    no row, charge or counter of the batch is committed."""
+    backend = PostgresBackend(db, database_url)
+    backend.add_site(SITE, 10)
+    with psycopg.connect(database_url) as blocker:
+        blocker.execute("SELECT 1 FROM sites WHERE site_id = %s FOR UPDATE", (SITE,))
+        impatient = PostgresEventStore(db, statement_timeout_ms=200)
+        with pytest.raises(StoreUnavailableError):
+            impatient.store([event(1), initial(2)], [OutcomeTally(SITE, DAY, Outcome.BOT, 1)])
+        blocker.rollback()
+    assert backend.stored() == []
+    assert backend.allowance(SITE) == 10
+    assert backend.outcomes() == {}
+    assert PostgresEventStore(db).store([event(1), initial(2)], []) == [Outcome.ACCEPTED] * 2
+
+
+def test_many_rows_of_many_days(backend: Backend) -> None:
+    """A large call over several days (default partition included) stores every row once."""
+    backend.add_site(SITE, 100_000)
+    rows: Sequence[EventRow] = [
+        initial(n) if n % 3 == 0 else event(n, day_offset=n % 4) for n in range(1, 2001)
+    ]
+    assert backend.store.store(rows, []).count(Outcome.ACCEPTED) == 2000
+    assert backend.store.store(rows[:1000], []).count(Outcome.DUPLICATE) == 1000
+    assert len(backend.stored()) == 2000
+    assert backend.allowance(SITE) == 98_000
