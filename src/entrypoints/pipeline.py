@@ -1,0 +1,81 @@
+"""The ingest pipeline shared by processIngest and `analytics replay`: records in, report out.
+
+`ingest_records` decodes each record (an envelope's JSON bytes), runs the core's
+`process_batch` (validation, enrichment, compliance filter, one database transaction, the cold
+forward) and writes one structured log line for the batch: request id, counts per outcome, rows
+written, duration. Nothing of a visitor (IP address, user agent) is ever logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from analytics_core.errors import AnalyticsError
+from analytics_core.ingest import process_batch
+from entrypoints import logs
+from entrypoints.bootstrap import Services
+from entrypoints.envelopes import decode_envelope
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class IngestReport:
+    """What became of one batch: counts per outcome (all seven, adding up to `records`)."""
+
+    request_id: str
+    records: int
+    counts: Mapping[str, int]
+    rows_written: int
+    duration_ms: int
+
+
+def ingest_records(
+    services: Services, records: Sequence[bytes | None], *, request_id: str
+) -> IngestReport:
+    """Store a batch of envelope records exactly once and forward them to the cold store.
+
+    A record that is None or not a valid envelope counts as malformed. Raises an
+    `InfrastructureError` (`StoreUnavailableError`, `ColdForwardError`) when the batch must
+    be delivered again; see `analytics_core.ingest`.
+    """
+    started = time.perf_counter()
+    try:
+        envelopes = [decode_envelope(record) for record in records]
+        result = process_batch(envelopes, services.ingest_ports)
+    except Exception as exc:
+        logs.log_json(
+            logger,
+            "ingest batch failed",
+            requestId=request_id,
+            records=len(records),
+            error=type(exc).__name__,
+            errorMessage=exc.message if isinstance(exc, AnalyticsError) else None,
+            durationMs=_elapsed_ms(started),
+        )
+        raise
+    report = IngestReport(
+        request_id=request_id,
+        records=len(records),
+        counts=result.counts(),
+        rows_written=result.rows_written,
+        duration_ms=_elapsed_ms(started),
+    )
+    logs.log_json(
+        logger,
+        "ingest batch",
+        requestId=request_id,
+        records=report.records,
+        outcomes=dict(report.counts),
+        rowsWritten=report.rows_written,
+        durationMs=report.duration_ms,
+    )
+    return report
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

@@ -1,0 +1,273 @@
+"""The Firehose adapters against moto (record shapes, delivery) and botocore's Stubber
+(partial failures, which moto never produces)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+from tests.support.ingest import OTHER_SITE, SITE, uid
+
+from adapters.aws.firehose import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECORDS,
+    FirehoseColdForwarder,
+    FirehoseIngestStream,
+    access_key_from_secret,
+    chunked,
+    encode_cold_row,
+)
+from analytics_core.errors import ColdForwardError, InfrastructureError
+from analytics_core.rows import EventRow, InitialEventRow
+
+REGION = "eu-west-1"
+BUCKET = "analytics-cold-stand-in"
+STAMP = datetime(2026, 11, 25, 11, 39, 34, 123000, tzinfo=UTC)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's in-process AWS with fake credentials."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def create_stream(name: str) -> None:
+    """A DirectPut stream writing to an S3 prefix named after it (the Iceberg stand-in)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    if BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("firehose", region_name=REGION).create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{BUCKET}",
+            "Prefix": f"{name}/",
+        },
+    )
+
+
+def delivered(prefix: str) -> list[dict[str, Any]]:
+    """Every JSON object written under the prefix (moto concatenates records)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/").get("Contents", []):
+        text = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().decode()
+        position = 0
+        while position < len(text):
+            value, position = decoder.raw_decode(text, position)
+            found.append(value)
+    return found
+
+
+def event(number: int, **fields: Any) -> EventRow:
+    values: dict[str, Any] = {
+        "event_uid": uid(number),
+        "site_id": SITE,
+        "session_id": "s",
+        "timestamp": STAMP,
+        "dt": STAMP.date(),
+        "event": "pageview",
+        "pathname": "/",
+        "properties": None,
+        **fields,
+    }
+    return EventRow(**values)
+
+
+def initial(number: int) -> InitialEventRow:
+    return InitialEventRow(
+        event_uid=uid(number),
+        site_id=OTHER_SITE,
+        session_id="s",
+        timestamp=STAMP,
+        dt=STAMP.date(),
+        event="pageview",
+        pathname="/landing",
+        properties={"ab_test": "b"},
+        referer="https://news.example/a",
+        referer_domain="news.example",
+        device="desktop",
+        country="DE",
+        region="DE-BY",
+        screen_width=1920,
+        screen_height=1080,
+    )
+
+
+def test_rows_reach_both_streams_as_json_with_the_postgres_column_names(aws: None) -> None:
+    """Events go to one stream and initial events to the other; timestamps ISO-8601 UTC with
+    milliseconds, dt a date, properties as JSON text, no event_id."""
+    create_stream("events")
+    create_stream("initial_events")
+    forwarder = FirehoseColdForwarder(
+        boto3.client("firehose", region_name=REGION),
+        events_stream="events",
+        initial_events_stream="initial_events",
+    )
+    forwarder.forward([event(1, properties={"plan": "pro"}), event(2)], [initial(3)])
+    assert delivered("events") == [
+        {
+            "event_uid": uid(1),
+            "site_id": SITE,
+            "session_id": "s",
+            "timestamp": "2026-11-25T11:39:34.123Z",
+            "dt": "2026-11-25",
+            "event": "pageview",
+            "pathname": "/",
+            "properties": '{"plan":"pro"}',
+        },
+        {
+            "event_uid": uid(2),
+            "site_id": SITE,
+            "session_id": "s",
+            "timestamp": "2026-11-25T11:39:34.123Z",
+            "dt": "2026-11-25",
+            "event": "pageview",
+            "pathname": "/",
+            "properties": None,
+        },
+    ]
+    (row,) = delivered("initial_events")
+    assert row["properties"] == '{"ab_test":"b"}'
+    assert (row["referer_domain"], row["region"], row["screen_width"]) == (
+        "news.example",
+        "DE-BY",
+        1920,
+    )
+    assert row["utm_source"] is None
+    assert "event_id" not in row
+
+
+def test_chunks_stay_within_count_and_size_limits() -> None:
+    """At most 500 records and 4 MiB a call, in order; a record over 1,000 KiB is refused."""
+    small = [b"x" * 100] * 1201
+    assert [len(c) for c in chunked(small)] == [500, 500, 201]
+    big = [bytes([i % 256]) * (900 * 1024) for i in range(10)]
+    chunks = list(chunked(big))
+    assert all(sum(map(len, c)) <= MAX_BATCH_BYTES for c in chunks)
+    assert all(len(c) <= MAX_BATCH_RECORDS for c in chunks)
+    assert [r for c in chunks for r in c] == big
+    with pytest.raises(ColdForwardError):
+        list(chunked([b"x" * (1000 * 1024 + 1)]))
+
+
+def stubbed() -> tuple[Any, Stubber, list[float]]:
+    client = boto3.client(
+        "firehose", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return client, Stubber(client), []
+
+
+def batch_call(records: list[bytes]) -> dict[str, Any]:
+    return {"DeliveryStreamName": "events", "Records": [{"Data": r} for r in records]}
+
+
+def answer(failed: list[bool]) -> dict[str, Any]:
+    return {
+        "FailedPutCount": sum(failed),
+        "Encrypted": False,
+        "RequestResponses": [
+            {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}
+            if bad
+            else {"RecordId": f"id-{i}"}
+            for i, bad in enumerate(failed)
+        ],
+    }
+
+
+def test_refused_entries_are_resent_alone_with_backoff_until_accepted() -> None:
+    """Entries refused twice (FailedPutCount > 0 with per-entry ErrorCode) are sent again, only
+    they, with growing pauses, and the forward then succeeds with every row delivered."""
+    client, stubber, pauses = stubbed()
+    rows = [event(n) for n in range(1, 5)]
+    records = [encode_cold_row(r) for r in rows]
+    stubber.add_response(
+        "put_record_batch", answer([False, True, False, True]), batch_call(records)
+    )
+    stubber.add_response(
+        "put_record_batch", answer([False, True]), batch_call([records[1], records[3]])
+    )
+    stubber.add_response("put_record_batch", answer([False]), batch_call([records[3]]))
+    forwarder = FirehoseColdForwarder(
+        client, events_stream="events", initial_events_stream="initial", sleep=pauses.append
+    )
+    with stubber:
+        forwarder.forward(rows, [])
+    stubber.assert_no_pending_responses()
+    assert pauses == [0.1, 0.2]
+
+
+def test_throttled_calls_are_retried_and_persistent_refusal_fails_the_batch() -> None:
+    """A throttled call is retried whole; entries still refused after the last attempt raise
+    ColdForwardError saying how many."""
+    client, stubber, pauses = stubbed()
+    rows = [event(1), event(2)]
+    records = [encode_cold_row(r) for r in rows]
+    stubber.add_client_error(
+        "put_record_batch",
+        "ThrottlingException",
+        http_status_code=400,
+        expected_params=batch_call(records),
+    )
+    stubber.add_response("put_record_batch", answer([False, True]), batch_call(records))
+    for _attempt in range(3):
+        stubber.add_response("put_record_batch", answer([True]), batch_call(records[1:]))
+    forwarder = FirehoseColdForwarder(
+        client, events_stream="events", initial_events_stream="i", attempts=5, sleep=pauses.append
+    )
+    with stubber, pytest.raises(ColdForwardError) as failure:
+        forwarder.forward(rows, [])
+    stubber.assert_no_pending_responses()
+    assert failure.value.failed == 1
+    assert pauses == [0.1, 0.2, 0.4, 0.8]
+
+
+def test_a_missing_stream_fails_at_once() -> None:
+    """An error retrying cannot fix (the stream does not exist) fails without retries."""
+    client, stubber, pauses = stubbed()
+    stubber.add_client_error("put_record_batch", "ResourceNotFoundException", http_status_code=400)
+    forwarder = FirehoseColdForwarder(
+        client, events_stream="events", initial_events_stream="i", sleep=pauses.append
+    )
+    with stubber, pytest.raises(ColdForwardError):
+        forwarder.forward([event(1)], [])
+    assert pauses == []
+
+
+def test_ingest_stream_puts_one_record_and_translates_refusals(aws: None) -> None:
+    """PutRecord delivers the envelope as is; a missing stream is an InfrastructureError."""
+    create_stream("IngestHttp")
+    client = boto3.client("firehose", region_name=REGION)
+    FirehoseIngestStream(client, "IngestHttp").put(b'{"v":1}')
+    assert delivered("IngestHttp") == [{"v": 1}]
+    with pytest.raises(InfrastructureError):
+        FirehoseIngestStream(client, "Missing").put(b"{}")
+
+
+@pytest.mark.parametrize(
+    ("secret", "key"),
+    [
+        ('{"api_key": "abc123"}', "abc123"),
+        ("plain-key\n", "plain-key"),
+        ('{"other": 1}', '{"other": 1}'),
+    ],
+)
+def test_access_key_from_secret(secret: str, key: str) -> None:
+    """Firehose's {"api_key": ...} secret form is unpacked; other text is the key itself."""
+    assert access_key_from_secret(secret) == key
