@@ -23,7 +23,6 @@ import json
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import attrs
 
@@ -234,20 +233,3 @@ def replay(
         tally.objects_archived += 1
         watcher.object_finished(obj, "archived")
     return tally
-
-
-def outcome_counts(report: Any) -> dict[str, int]:
-    """The outcome counts of an ingest report (a mapping, or an object with `counts`, or
-    one attribute per outcome)."""
-    if isinstance(report, Mapping):
-        return {str(k): int(v) for k, v in report.items() if isinstance(v, int)}
-    counts = getattr(report, "counts", None)
-    if callable(counts):
-        counts = counts()
-    if isinstance(counts, Mapping):
-        return {str(k): int(v) for k, v in counts.items()}
-    return {
-        name: int(value)
-        for name, value in attrs.asdict(report).items()
-        if isinstance(value, int) and not isinstance(value, bool)
-    }

@@ -37,7 +37,7 @@ from entrypoints.api.schemas import site_json
 from entrypoints.local import demo as demo_traffic
 from entrypoints.local.http_adapter import build_event
 from entrypoints.local.stack import DEFAULT_DATA_DIR, DEFAULT_PORT, LocalStack, local_services
-from entrypoints.replay import DEFAULT_CHUNK, ReplayProgress, outcome_counts, replay
+from entrypoints.replay import DEFAULT_CHUNK, ReplayProgress, replay
 
 DEFAULT_OWNER = "local"
 
@@ -88,7 +88,7 @@ def serve(  # noqa: PLR0917  # typer reads options from parameters
     ] = 3.0,
     retry_seconds: Annotated[
         float, typer.Option(min=0.0, help="Retry an undelivered batch for this long.")
-    ] = 30.0,
+    ] = 10.0,
 ) -> None:
     """Run the whole product locally: API, tracker, ingest pipeline, hot and cold stores."""
     stop = threading.Event()
@@ -212,33 +212,29 @@ def _quote(value: str) -> str:
     return quote(value, safe=",:")
 
 
-def render_answer(answer: Mapping[str, Any]) -> Table | None:
-    """The rows of a stats answer as a table: the first list of objects found in it."""
-    rows: list[Mapping[str, Any]] | None = None
-    for key in ("results", "rows", "series", "data", "timeseries", "breakdown"):
-        value = answer.get(key)
-        if isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
-            rows = value
-            break
-    if rows is None:
-        for value in answer.values():
-            if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-                rows = value
-                break
-    if rows is None:
-        return None
-    columns: list[str] = []
-    for row in rows:
-        for key in row:
-            if key not in columns:
-                columns.append(key)
-    table = Table()
-    for column in columns:
-        numeric = all(isinstance(r.get(column), int | float) for r in rows if r.get(column))
-        table.add_column(column, justify="right" if numeric else "left")
-    for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
-    return table
+def answer_tables(answer: Mapping[str, Any]) -> list[Table]:
+    """The stats API's answer as tables: totals, then the timeseries or the breakdown."""
+    query = answer.get("query") or {}
+    totals = Table(title="totals")
+    totals.add_column("metric")
+    totals.add_column("value", justify="right")
+    for metric, value in (answer.get("totals") or {}).items():
+        totals.add_row(metric, _cell(value))
+    tables = [totals]
+    for key, first in (("timeseries", "bucket"), ("breakdown", "value")):
+        rows = answer.get(key)
+        if not isinstance(rows, list):
+            continue
+        label = first if key == "timeseries" else str(query.get("groupBy") or "value")
+        table = Table(title=key)
+        table.add_column(label)
+        metrics = [k for k in (rows[0] if rows else {}) if k != first]
+        for metric in metrics:
+            table.add_column(metric, justify="right")
+        for row in rows:
+            table.add_row(_cell(row.get(first)), *(_cell(row.get(m)) for m in metrics))
+        tables.append(table)
+    return tables
 
 
 def _cell(value: object) -> str:
@@ -302,16 +298,14 @@ def query(  # noqa: PLR0917  # typer reads options from parameters
     if as_json:
         print(json.dumps(answer, indent=2))  # noqa: T201
         return
-    scalars = {k: v for k, v in answer.items() if not isinstance(v, list | dict) and v is not None}
-    if scalars:
-        out.print("  ".join(f"[bold]{k}[/bold] {_cell(v)}" for k, v in scalars.items()))
-    for key, value in answer.items():
-        if isinstance(value, dict) and all(not isinstance(v, list | dict) for v in value.values()):
-            out.print(
-                f"[bold]{key}[/bold]  " + "  ".join(f"{k} {_cell(v)}" for k, v in value.items())
-            )
-    table = render_answer(answer)
-    if table is not None:
+    query_echo = answer.get("query") or {}
+    out.print(
+        f"{', '.join(query_echo.get('siteIds') or [])}  "
+        f"{query_echo.get('startDate')} .. {query_echo.get('endDate')}  "
+        f"(answered by {answer.get('source', '?')})",
+        highlight=False,
+    )
+    for table in answer_tables(answer):
         out.print(table)
 
 
@@ -541,7 +535,7 @@ def replay_command(  # noqa: PLR0917  # typer reads options from parameters
 
                     def ingest(records: Sequence[bytes], request_id: str) -> dict[str, int]:
                         report = pipeline.ingest_records(services, records, request_id=request_id)
-                        return outcome_counts(report)
+                        return dict(report.counts)
 
                     tally = replay(
                         store,

@@ -170,7 +170,7 @@ class LocalStack:
         self.data = DataDir(data_dir)
         self._environ = dict(os.environ if environ is None else environ)
         self._buffering = buffering or Buffering(size_bytes=3 * MIB, interval_s=5.0)
-        self._retry = retry or Retry(duration_s=30.0)
+        self._retry = retry or Retry(duration_s=10.0)
         self._exit = contextlib.ExitStack()
         self.server: LocalApiServer | None = None
         self.stream: LocalFirehoseStream | None = None
@@ -197,6 +197,7 @@ class LocalStack:
             env[Env.FIREHOSE_ACCESS_KEY.value] = secrets.token_urlsafe(32)
         access_key = env[Env.FIREHOSE_ACCESS_KEY.value]
         self.data.root.mkdir(parents=True, exist_ok=True)
+        self.data.failures.mkdir(exist_ok=True)  # replay finds it even before a failure
         self.stream = LocalFirehoseStream(
             None,
             access_key=access_key,

@@ -14,9 +14,7 @@ SCRIPT_NAME = "script.js"
 @cache
 def tracker_source() -> str:
     """The tracker's JavaScript source, read from the installed package."""
-    return (
-        resources.files("entrypoints.local").joinpath("static", SCRIPT_NAME).read_text("utf-8")
-    )
+    return resources.files("entrypoints.local").joinpath("static", SCRIPT_NAME).read_text("utf-8")
 
 
 def make_handler() -> LambdaHandler:
