@@ -1,0 +1,133 @@
+"""The ingest (collect) Lambda module with a moto Firehose stream, and the whole path from the
+tracker's request to a stored row through the real processIngest handler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from moto import mock_aws
+from tests.support.db import fetch_all
+from tests.support.ingest import ACCESS_KEY, SITE, collect_event, firehose_event
+from tests.support.modules import lambda_module
+
+from adapters.postgres.pool import Pool
+from analytics_core.config import Env
+from analytics_core.errors import ConfigurationError
+from entrypoints.envelopes import decode_envelope
+
+REGION = "eu-west-1"
+BUCKET = "ingest-stand-in"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        for name in ("IngestHttp", "events", "initial_events"):
+            boto3.client("firehose", region_name=REGION).create_delivery_stream(
+                DeliveryStreamName=name,
+                DeliveryStreamType="DirectPut",
+                ExtendedS3DestinationConfiguration={
+                    "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                    "BucketARN": f"arn:aws:s3:::{BUCKET}",
+                    "Prefix": f"{name}/",
+                },
+            )
+        yield
+
+
+def records_of(stream: str) -> list[bytes]:
+    """The records moto delivered for the stream (one object per PutRecord call here)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{stream}/").get("Contents", [])
+    return [s3.get_object(Bucket=BUCKET, Key=i["Key"])["Body"].read() for i in listing]
+
+
+def test_collect_puts_the_envelope_into_the_ingest_stream(aws: None) -> None:
+    """A cold start with INGEST_STREAM_NAME, a tracker POST: 202, one envelope in Firehose
+    without the visitor's IP (CloudFront geo headers were present)."""
+    with lambda_module("entrypoints.lambdas.ingest", {"INGEST_STREAM_NAME": "IngestHttp"}) as m:
+        response = m.handler(collect_event(), None)
+    assert response["statusCode"] == 202
+    (data,) = records_of("IngestHttp")
+    envelope = decode_envelope(data)
+    assert envelope is not None
+    assert envelope.site_id == SITE
+    assert envelope.ctx.ip is None
+    assert "2a02:8109" not in data.decode()
+
+
+def test_collect_answers_503_when_firehose_refuses(aws: None) -> None:
+    """A stream that does not exist refuses the record: 503 with a JSON error and CORS."""
+    with lambda_module("entrypoints.lambdas.ingest", {"INGEST_STREAM_NAME": "Missing"}) as m:
+        response = m.handler(collect_event(), None)
+    assert response["statusCode"] == 503
+    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
+    assert json.loads(response["body"])["error"]["code"] == "unavailable"
+
+
+def test_collect_needs_its_stream_name(aws: None) -> None:
+    """Without INGEST_STREAM_NAME the cold start stops, naming it."""
+    with (
+        pytest.raises(ConfigurationError, match="INGEST_STREAM_NAME"),
+        lambda_module("entrypoints.lambdas.ingest", {"INGEST_STREAM_NAME": ""}),
+    ):
+        pass
+
+
+def test_from_the_tracker_to_a_stored_row(aws: None, db: Pool, database_url: str) -> None:
+    """collect -> Firehose record -> processIngest request -> the row in initial_events, with
+    geo from CloudFront, the browser from the user agent, and no IP stored anywhere."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO sites (site_id, owner_sub, name, domains) "
+            "VALUES (%s, 'o', 'n', ARRAY['example.com'])",
+            (SITE,),
+        )
+    with lambda_module("entrypoints.lambdas.ingest", {"INGEST_STREAM_NAME": "IngestHttp"}) as m:
+        assert m.handler(collect_event(), None)["statusCode"] == 202
+    environ = {
+        Env.DATABASE_URL.value: database_url,
+        Env.FIREHOSE_ACCESS_KEY.value: ACCESS_KEY,
+        Env.EVENTS_STREAM_NAME.value: "events",
+        Env.INITIAL_EVENTS_STREAM_NAME.value: "initial_events",
+    }
+    with lambda_module("entrypoints.lambdas.process_ingest", environ) as m:
+        response: dict[str, Any] = m.handler(firehose_event(records_of("IngestHttp")), None)
+    assert response["statusCode"] == 200
+    (row,) = fetch_all(
+        database_url,
+        "SELECT site_id, event, pathname, referer, referer_domain, device, os, browser, country, "
+        "region, city, screen_width, screen_height FROM initial_events",
+    )
+    assert row == (
+        SITE,
+        "pageview",
+        "/pricing",
+        "https://www.google.com/",
+        "google.com",
+        "desktop",
+        "Mac OS X",
+        "Chrome",
+        "DE",
+        "DE-BY",
+        None,  # level 1 keeps no city
+        1920,
+        1080,
+    )
+    (cold,) = records_of("initial_events")
+    assert json.loads(cold)["region"] == "DE-BY"
