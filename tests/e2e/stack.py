@@ -237,3 +237,15 @@ def session_payloads(session: str, paths: Sequence[str], start_ms: int) -> list[
             body["screen"] = {"width": 1920, "height": 1080}
         out.append(body)
     return out
+
+
+def analytics(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; returns the finished process (output captured)."""
+    return subprocess.run(
+        [ANALYTICS, *args],
+        capture_output=True,
+        text=True,
+        env=env or clean_environ(),
+        timeout=180,
+        check=False,
+    )

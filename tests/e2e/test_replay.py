@@ -30,9 +30,9 @@ from entrypoints.local.http_adapter import build_event
 from entrypoints.replay import parse_failure_object
 from tests.e2e.browser import free_port
 from tests.e2e.stack import (
-    ANALYTICS,
     BROWSER_UA,
     Serve,
+    analytics,
     clean_environ,
     fetch_after_exit,
     poll,
@@ -45,18 +45,6 @@ COUNT_ROWS = (
     "SELECT (SELECT count(*) FROM events WHERE site_id = %s)"
     " + (SELECT count(*) FROM initial_events WHERE site_id = %s)"
 )
-
-
-def analytics(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI; returns the finished process (output captured)."""
-    return subprocess.run(
-        [ANALYTICS, *args],
-        capture_output=True,
-        text=True,
-        env=env or clean_environ(),
-        timeout=180,
-        check=False,
-    )
 
 
 def replay_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:

@@ -174,16 +174,15 @@ def demo_traffic(
 ) -> list[DemoRequest]:
     """About `events` tracker requests over the `days` before `now`, in time order."""
     start = now - timedelta(days=days)
+    latest = now - timedelta(hours=1)  # a session (at most ~45 min) ends before now
+    first_day = start.replace(hour=0, minute=0, second=0, microsecond=0)
     requests: list[DemoRequest] = []
     while len(requests) < events:
-        day = start + timedelta(days=rng.randrange(days))
+        day = first_day + timedelta(days=rng.randrange(days + 1))
         hour = rng.choices(range(24), weights=HOURLY, k=1)[0]
-        at = day.replace(hour=hour, minute=0, second=0, microsecond=0) + timedelta(
-            seconds=rng.uniform(0, 3600)
-        )
-        if at < start:  # the first day's early hours lie before the window: wrap around
-            at += timedelta(days=1)
-        at = min(at, now - timedelta(hours=1))  # a session (at most ~45 min) ends before now
+        at = day + timedelta(hours=hour, seconds=rng.uniform(0, 3600))
+        if not start <= at <= latest:
+            continue  # outside the window: draw again, keeping the daily rhythm
         requests.extend(_session(rng, at, site_domain)[: events - len(requests)])
     return sorted(requests, key=lambda r: r.at)
 
