@@ -20,19 +20,24 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import boto3
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from adapters.aws.failures import S3FailureObjects
 from adapters.local.failures import LocalFailureObjects
 from adapters.local.firehose import MIB, Buffering, LocalFirehoseStream, Retry
+from adapters.postgres.allowances import PostgresAllowances
 from analytics_core import sites as core_sites
 from analytics_core.errors import AnalyticsError, ConfigurationError, InvalidRequestError
 from analytics_core.failures import ReplayTally, StoredObject
 from analytics_core.ports import FailureObjectStore
 from analytics_core.sites import SiteDraft
-from entrypoints import bootstrap
+from entrypoints import bootstrap, pipeline
+from entrypoints.api import collect, firehose_endpoint
+from entrypoints.api import query as query_api
 from entrypoints.api.schemas import site_json
 from entrypoints.local import demo as demo_traffic
 from entrypoints.local.http_adapter import build_event
@@ -273,8 +278,6 @@ def query(  # noqa: PLR0917  # typer reads options from parameters
     as_json: JsonOption = False,  # noqa: FBT002  # a typer flag
 ) -> None:
     """The stats API (GET /api/query) on the command line, as a table."""
-    from entrypoints.api import query as query_api  # noqa: PLC0415  # loads DuckDB & co.
-
     today = datetime.now(UTC).date()
     parameters = {
         "siteId": site_id,
@@ -322,9 +325,6 @@ def demo(  # noqa: PLR0917  # typer reads options from parameters
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
     """Realistic traffic through the real ingest path (collect -> stream -> processIngest)."""
-    from adapters.postgres.allowances import PostgresAllowances  # noqa: PLC0415
-    from entrypoints.api import collect, firehose_endpoint  # noqa: PLC0415  # the ingest stack
-
     rng = random.Random(seed)  # noqa: S311  # demo data, not cryptography
     env = dict(os.environ)
     env.setdefault("FIREHOSE_ACCESS_KEY", f"demo-{rng.getrandbits(64):x}")
@@ -432,10 +432,6 @@ def parse_moment(text: str | None, option: str) -> datetime | None:
 def failure_store(source: str, archive_prefix: str) -> FailureObjectStore:
     """The store of SOURCE: `s3://bucket/prefix` or a local folder."""
     if source.startswith("s3://"):
-        import boto3  # noqa: PLC0415  # only for S3 sources
-
-        from adapters.aws.failures import S3FailureObjects  # noqa: PLC0415
-
         return S3FailureObjects.from_url(boto3.client("s3"), source, archive_prefix)
     if "://" in source:
         raise ConfigurationError(
@@ -529,8 +525,6 @@ def replay_command(  # noqa: PLR0917  # typer reads options from parameters
                     progress=watcher,
                 )
             else:
-                from entrypoints import pipeline  # noqa: PLC0415  # the ingest stack
-
                 with local_services(data_dir, application="analytics-replay") as services:
 
                     def ingest(records: Sequence[bytes], request_id: str) -> dict[str, int]:

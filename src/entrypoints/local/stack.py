@@ -32,6 +32,7 @@ from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.pool import conninfo_factory, open_pool
 from analytics_core.config import DatabaseUrl, Env, Settings
 from entrypoints import bootstrap, logs
+from entrypoints.api import accounts, collect, firehose_endpoint, query, sites
 from entrypoints.http import Event, Response, error_response, json_response
 from entrypoints.local import tracker
 from entrypoints.local.http_adapter import LocalApiServer, Mount
@@ -188,9 +189,6 @@ class LocalStack:
 
     def start(self) -> None:
         """Database, migrations, services, stream and HTTP server; then serve in a thread."""
-        from entrypoints.api import accounts, collect, firehose_endpoint, query, sites  # noqa: PLC0415  # see below
-
-        # (Imported here so that commands that never serve do not load the ingest stack.)
         env = dict(self._environ)
         if not env.get(Env.FIREHOSE_ACCESS_KEY.value, "").strip():
             # The stream and processIngest are in one process: a fresh key per run suffices.
