@@ -73,7 +73,7 @@ def walkthrough_script(markdown: str, port: int) -> str:
             if pending == "serve":
                 command = text.strip().replace(
                     "analytics serve",
-                    f"analytics serve --port {port} --buffer-seconds 0.5 --retry-seconds 1",
+                    f"analytics serve --port {port} --buffer-seconds 0.5 --retry-seconds 0.5",
                 )
                 script.append(f'{command} > "$SERVE_LOG" 2>&1 &\nSERVE_PID=$!')
                 script.append("wait_for_log 'listening on'")

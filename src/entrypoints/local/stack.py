@@ -179,6 +179,7 @@ class LocalStack:
         self._serving: threading.Thread | None = None
         self._stop_maintenance = threading.Event()
         self._maintenance: threading.Thread | None = None
+        self._closed = False
 
     @property
     def url(self) -> str:
@@ -260,7 +261,10 @@ class LocalStack:
                 logger.exception("partition maintenance failed")
 
     def close(self) -> None:
-        """Stop taking requests, deliver what is buffered, release the database."""
+        """Stop taking requests, deliver what is buffered, release the database (once)."""
+        if self._closed:
+            return
+        self._closed = True
         self._stop_maintenance.set()
         if self.server is not None:
             self.server.shutdown()
