@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 import attrs
@@ -130,10 +130,14 @@ class _RowBuilder:
         return hash_session(salt, config.site_id, payload.session_id)
 
     def build(
-        self, envelope: Envelope, config: SiteConfig, payload: Payload, agent: UserAgentInfo
+        self,
+        envelope: Envelope,
+        config: SiteConfig,
+        payload: Payload,
+        agent: UserAgentInfo,
+        timestamp: datetime,
     ) -> EventRow:
         level = config.compliance_level
-        timestamp = event_time(payload.timestamp_ms, envelope.received_at)
         day = timestamp.date()
         session_id = self._session_id(config, payload, day)
         event = payload.event[:EVENT_NAME]
@@ -195,7 +199,7 @@ def process_batch(records: Sequence[Envelope | None], ports: IngestPorts) -> Bat
     seen: set[str] = set()
 
     for index, envelope in enumerate(records):
-        if envelope is None or not is_site_id(envelope.site_id):
+        if envelope is None or envelope.site_id not in site_ids:
             continue  # malformed, and no site to count it against
         config = configs.get(envelope.site_id)
         payload = parse_payload(envelope.payload)
@@ -203,15 +207,15 @@ def process_batch(records: Sequence[Envelope | None], ports: IngestPorts) -> Bat
             if config is not None:
                 tallies[config.site_id, envelope.received_at.date(), Outcome.MALFORMED] += 1
             continue
+        timestamp = event_time(payload.timestamp_ms, envelope.received_at)
         outcome = _precheck(envelope, config, seen, ports.user_agents)
         if isinstance(outcome, Outcome):
             outcomes[index] = outcome
             if config is not None:
-                day = event_time(payload.timestamp_ms, envelope.received_at).date()
-                tallies[config.site_id, day, outcome] += 1
+                tallies[config.site_id, timestamp.date(), outcome] += 1
             continue
         assert config is not None  # noqa: S101  # _precheck answers unknown_site otherwise
-        rows.append(builder.build(envelope, config, payload, outcome))
+        rows.append(builder.build(envelope, config, payload, outcome, timestamp))
         row_records.append(index)
 
     stored: Sequence[Outcome] = ()

@@ -87,6 +87,7 @@ def _object(value: object, _type: object) -> Mapping[str, Any]:
     return value
 
 
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
 _converter = cattrs.Converter()
 _converter.register_structure_hook(str, _strict_str)
 _converter.register_structure_hook_func(lambda t: t == str | None, _optional_str)
@@ -99,8 +100,7 @@ _converter.register_unstructure_hook(datetime, iso_millis)
 def encode_envelope(envelope: Envelope) -> bytes:
     """The envelope as the bytes of one Firehose record (ASCII JSON, so that lone surrogates
     a tracker escaped travel as escapes)."""
-    data = _converter.unstructure(envelope)
-    return json.dumps(data, separators=(",", ":")).encode("ascii")
+    return _encode_json(_converter.unstructure(envelope)).encode("ascii")
 
 
 def decode_envelope(record: bytes | None) -> Envelope | None:

@@ -271,3 +271,25 @@ def test_ingest_stream_puts_one_record_and_translates_refusals(aws: None) -> Non
 def test_access_key_from_secret(secret: str, key: str) -> None:
     """Firehose's {"api_key": ...} secret form is unpacked; other text is the key itself."""
     assert access_key_from_secret(secret) == key
+
+
+def test_a_full_batch_goes_out_in_parallel_calls_and_every_row_arrives(aws: None) -> None:
+    """1,200 events and 600 initial events: five calls of at most 500 records, sent in
+    parallel, and every row delivered once."""
+    create_stream("events")
+    create_stream("initial_events")
+    client = boto3.client("firehose", region_name=REGION)
+    calls: list[int] = []
+    client.meta.events.register(
+        "provide-client-params.firehose.PutRecordBatch",
+        lambda params, **_: calls.append(len(params["Records"])),
+    )
+    forwarder = FirehoseColdForwarder(
+        client, events_stream="events", initial_events_stream="initial_events"
+    )
+    forwarder.forward([event(n) for n in range(1200)], [initial(n) for n in range(2000, 2600)])
+    assert sorted(calls) == [100, 200, 500, 500, 500]
+    assert sorted(row["event_uid"] for row in delivered("events")) == sorted(
+        uid(n) for n in range(1200)
+    )
+    assert len(delivered("initial_events")) == 600

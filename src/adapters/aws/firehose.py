@@ -11,7 +11,9 @@ call, 1,000 KiB a record). A call can answer 200 and still refuse some entries
 backoff; throttling and service errors of the whole call are retried the same way. Rows still
 refused after the last attempt raise `ColdForwardError`, so the batch fails and Firehose
 delivers it again (the hot store then finds duplicates and the rows are forwarded again: the
-cold store is at-least-once and readers de-duplicate on `event_uid`).
+cold store is at-least-once and readers de-duplicate on `event_uid`). A full batch makes a
+dozen calls, so they are sent a few at a time in parallel (boto3 clients are thread-safe):
+sequentially, their round trips would take longer than the whole database transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,7 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 1_000 * 1024
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF_S = 0.1
+DEFAULT_PARALLEL_CALLS = 4
 _RETRYABLE_CODES = frozenset(
     {
         "ServiceUnavailableException",
@@ -84,21 +88,27 @@ def iso_millis(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# One encoder for every row: json.dumps with options builds a new encoder on each call.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_FIELDS = {
+    EventRow: tuple(field.name for field in attrs.fields(EventRow)),
+    InitialEventRow: tuple(field.name for field in attrs.fields(InitialEventRow)),
+}
+
+
 def cold_row(row: EventRow) -> dict[str, Any]:
     """A row as the cold store's JSON object (see the module docstring)."""
-    data = attrs.asdict(row, recurse=False)
+    data = {name: getattr(row, name) for name in _FIELDS[type(row)]}
     data["timestamp"] = iso_millis(row.timestamp)
     data["dt"] = row.dt.isoformat()
     properties = row.properties
-    data["properties"] = (
-        None if properties is None else json.dumps(properties, separators=(",", ":"))
-    )
+    data["properties"] = None if properties is None else _encode_json(properties)
     return data
 
 
 def encode_cold_row(row: EventRow) -> bytes:
     """`cold_row` as the bytes of one Firehose record."""
-    return json.dumps(cold_row(row), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _encode_json(cold_row(row)).encode("utf-8")
 
 
 def chunked(records: Sequence[bytes]) -> Iterator[list[bytes]]:
@@ -131,8 +141,10 @@ class FirehoseColdForwarder:
         attempts: int = DEFAULT_ATTEMPTS,
         backoff_s: float = DEFAULT_BACKOFF_S,
         sleep: Callable[[float], None] = time.sleep,
+        parallel_calls: int = DEFAULT_PARALLEL_CALLS,
     ) -> None:
         self._client = client
+        self._parallel = max(1, parallel_calls)
         self._streams = {"events": events_stream, "initial_events": initial_events_stream}
         self._attempts = attempts
         self._backoff_s = backoff_s
@@ -155,10 +167,16 @@ class FirehoseColdForwarder:
             "events": events,
             "initial_events": initial_events,
         }
-        refused = 0
-        for table, rows in batches.items():
-            for chunk in chunked([encode_cold_row(row) for row in rows]):
-                refused += self._send(self._streams[table], chunk)
+        calls = [
+            (self._streams[table], chunk)
+            for table, rows in batches.items()
+            for chunk in chunked([encode_cold_row(row) for row in rows])
+        ]
+        if len(calls) <= 1 or self._parallel == 1:
+            refused = sum(self._send(stream, chunk) for stream, chunk in calls)
+        else:
+            with ThreadPoolExecutor(min(self._parallel, len(calls))) as pool:
+                refused = sum(pool.map(lambda call: self._send(*call), calls))
         if refused:
             raise ColdForwardError(
                 f"Firehose refused {refused} row(s) after {self._attempts} attempts", refused

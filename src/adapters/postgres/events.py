@@ -92,8 +92,12 @@ ON CONFLICT (site_id, dt, outcome) DO UPDATE SET count = ingest_outcomes.count +
 """
 
 
+# One encoder for every row: json.dumps with options builds a new encoder on each call.
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _properties_json(properties: Mapping[str, Any] | None) -> str | None:
-    return None if properties is None else json.dumps(properties, separators=(",", ":"))
+    return None if properties is None else _encode_json(properties)
 
 
 def _event_values(row: EventRow) -> tuple[Any, ...]:
