@@ -4,13 +4,20 @@
 `process_batch` (validation, enrichment, compliance filter, one database transaction, the cold
 forward) and writes one structured log line for the batch: request id, counts per outcome, rows
 written, duration. Nothing of a visitor (IP address, user agent) is ever logged.
+
+Python's cyclic garbage collector is paused while a batch is processed: a batch allocates
+hundreds of thousands of short-lived objects and no reference cycles, and the collections they
+would trigger cost 15-40% of the batch's CPU time (bench/ingest.py). Memory is freed by
+reference counting as usual; the collector runs again after the batch.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import attrs
 
@@ -45,8 +52,9 @@ def ingest_records(
     """
     started = time.perf_counter()
     try:
-        envelopes = [decode_envelope(record) for record in records]
-        result = process_batch(envelopes, services.ingest_ports)
+        with _collector_paused():
+            envelopes = [decode_envelope(record) for record in records]
+            result = process_batch(envelopes, services.ingest_ports)
     except Exception as exc:
         logs.log_json(
             logger,
@@ -75,6 +83,19 @@ def ingest_records(
         durationMs=report.duration_ms,
     )
     return report
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (if it runs) for the duration of the block."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _elapsed_ms(started: float) -> int:

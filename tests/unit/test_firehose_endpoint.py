@@ -4,6 +4,7 @@ and the one log line per batch."""
 from __future__ import annotations
 
 import base64
+import gc
 import gzip
 import json
 import logging
@@ -250,3 +251,15 @@ def test_one_log_line_per_batch_and_no_visitor_data_in_any_log(
     assert VISITOR_IP not in everything
     assert CHROME not in everything
     assert "Chrome/125" not in everything
+
+
+def test_the_garbage_collector_runs_again_after_every_batch(
+    handler: LambdaHandler, world: World
+) -> None:
+    """The collector paused during a batch is back on after success and after failure."""
+    assert gc.isenabled()
+    handler(firehose_event(records(1)), None)
+    assert gc.isenabled()
+    world.store.unavailable = True
+    assert handler(firehose_event(records(2)), None)["statusCode"] == 503
+    assert gc.isenabled()
