@@ -289,7 +289,11 @@ class EmbeddedPostgres:
             return None
         if not first.isdigit() or not _pid_alive(int(first)):
             return None
-        return int(first)
+        try:  # after a reboot the pid may belong to something else
+            command = Path(f"/proc/{first}/cmdline").read_bytes()
+        except OSError:
+            return int(first)
+        return int(first) if b"postgres" in command else None
 
     def acquire(self) -> str:
         """Make sure the server runs (initialising the cluster the first time) and register

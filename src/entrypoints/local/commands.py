@@ -307,6 +307,7 @@ def query(  # noqa: PLR0917  # typer reads options from parameters
         f"{query_echo.get('startDate')} .. {query_echo.get('endDate')}  "
         f"(answered by {answer.get('source', '?')})",
         highlight=False,
+        soft_wrap=True,
     )
     for table in answer_tables(answer):
         out.print(table)
@@ -367,10 +368,14 @@ def demo(  # noqa: PLR0917  # typer reads options from parameters
     out.print(
         f"sent {report.sent:,} requests to site {site_id} ({site_domain}) over {days} day(s) "
         f"in {report.seconds:.1f}s ({rate:,.0f}/s); answers {dict(report.statuses)}; "
-        f"allowance {allowance:,}"
+        f"allowance {allowance:,}",
+        highlight=False,
+        soft_wrap=True,
     )
     out.print(
-        f"try: analytics query {site_id} --start {datetime.now(UTC).date() - timedelta(days=days)}"
+        f"try: analytics query {site_id} --start {datetime.now(UTC).date() - timedelta(days=days)}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
