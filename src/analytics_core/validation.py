@@ -80,7 +80,8 @@ def _mapping(value: object) -> Mapping[str, Any] | None:
 
 def parse_payload(payload: Mapping[str, Any]) -> Payload | None:
     """The checked body, or None when it is malformed (a required field missing or wrong)."""
-    kind = _KINDS.get(payload.get("type"))
+    kind_name = payload.get("type")
+    kind = _KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
         return None
     session_id = _text(payload.get("session_id"))

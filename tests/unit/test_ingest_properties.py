@@ -28,6 +28,13 @@ DATA_IPS = ["198.51.100.23", "2001:db8::1"]
 USER_AGENTS = [CHROME, IPHONE, GOOGLEBOT, "curl/8.5.0", "", None]
 RECEIVED_MS = 1_795_608_000_000
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 hostile_text = st.text(
     alphabet=st.one_of(
         st.characters(codec="utf-8"), st.sampled_from(["\x00", "\ud800", "\udfff", "?", "#"])
@@ -72,6 +79,27 @@ def payloads(draw: st.DrawFn) -> Any:
     """A tracker body: mostly well-formed, sometimes broken."""
     if draw(st.integers(0, 19)) == 0:
         return draw(st.one_of(st.just({}), st.just({"type": "event"}), st.just([1]), st.text()))
+    if draw(st.integers(0, 9)) == 0:  # any JSON in any field
+        return draw(
+            st.fixed_dictionaries(
+                {},
+                optional=dict.fromkeys(
+                    (
+                        "type",
+                        "session_id",
+                        "event",
+                        "pathname",
+                        "timestamp",
+                        "properties",
+                        "referrer",
+                        "url",
+                        "utm",
+                        "screen",
+                    ),
+                    json_values,
+                ),
+            )
+        )
     body: dict[str, Any] = {
         "type": draw(st.sampled_from(["initial", "event"])),
         "session_id": draw(
