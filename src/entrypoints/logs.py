@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from typing import Any
 
 
@@ -24,3 +25,10 @@ def configure(level: int = logging.INFO) -> None:
 def log_json(logger: logging.Logger, message: str, **fields: Any) -> None:
     """Log `message` with `fields` as one JSON line."""
     logger.info(json.dumps({"message": message, **fields}, default=str, separators=(",", ":")))
+
+
+def log_unexpected(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log an unexpected error with its traceback but without its message, which could quote
+    a visitor's data (a user agent, an address)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error("%s: %s\n%s", what, type(exc).__name__, frames)

@@ -177,3 +177,18 @@ def test_refused_by_firehose_is_503(handler: LambdaHandler, stream: InMemoryInge
     response = handler(collect_event(), None)
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "unavailable"
+
+
+def test_an_unexpected_error_is_500_with_cors(stream: InMemoryIngestStream) -> None:
+    """A bug answers 500 with the CORS headers and a generic JSON error."""
+
+    def broken_ids() -> str:
+        raise RuntimeError("bug")
+
+    services = bootstrap.build(
+        Settings(), clock=FakeClock(), new_id=broken_ids, ingest_stream=stream
+    )
+    response = make_handler(services)(collect_event(), None)
+    assert response["statusCode"] == 500
+    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
+    assert response_json(response)["error"]["code"] == "internal_error"

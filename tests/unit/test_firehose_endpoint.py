@@ -200,16 +200,24 @@ def test_infrastructure_failures_are_503_and_nothing_stays_half_done(
     assert [r.event_uid for r in world.cold.events] == [envelope(1)["uid"]]
 
 
-def test_an_unexpected_error_is_500(handler: LambdaHandler, world: World) -> None:
-    """A bug is a 500 with a generic message (Firehose retries; the log has the traceback)."""
+def test_an_unexpected_error_is_500_and_its_message_is_not_logged(
+    handler: LambdaHandler, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug is a 500 with a generic message (Firehose retries); the log has the error's type
+    and traceback but not its message, which could quote a visitor's data."""
 
     def broken(rows: object, rejected: object) -> list[object]:
-        raise RuntimeError("bug")
+        raise RuntimeError(f"cannot handle {CHROME} from {VISITOR_IP}")
 
     world.store.store = broken  # type: ignore[method-assign]
-    response = handler(firehose_event(records(1)), None)
+    with caplog.at_level(logging.INFO):
+        response = handler(firehose_event(records(1)), None)
     assert response["statusCode"] == 500
     assert json.loads(response["body"])["errorMessage"] == "internal error"
+    assert "RuntimeError" in caplog.text
+    assert "broken" in caplog.text  # the traceback's frames
+    assert CHROME not in caplog.text
+    assert VISITOR_IP not in caplog.text
 
 
 def test_the_body_request_id_is_echoed(handler: LambdaHandler) -> None:

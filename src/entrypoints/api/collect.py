@@ -36,6 +36,7 @@ from analytics_core.envelopes import (
 )
 from analytics_core.errors import InfrastructureError
 from analytics_core.ids import is_ulid
+from entrypoints import logs
 from entrypoints.bootstrap import Services
 from entrypoints.envelopes import encode_envelope
 from entrypoints.http import Event, LambdaHandler, Response, error_response
@@ -209,6 +210,9 @@ def make_handler(services: Services) -> LambdaHandler:
         except InfrastructureError as exc:
             logger.warning("ingest stream refused a record: %s", exc.message)
             return _rejection(503, "unavailable", "temporarily unavailable; try again")
+        except Exception as exc:  # noqa: BLE001  # the boundary: every error becomes an answer
+            logs.log_unexpected(logger, "collect failed", exc)
+            return _rejection(500, "internal_error", "internal error")
         return {"statusCode": 202, "headers": dict(CORS_HEADERS), "body": ""}
 
     return handle

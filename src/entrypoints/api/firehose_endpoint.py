@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analytics_core.errors import AnalyticsError, InfrastructureError
+from entrypoints import logs
 from entrypoints.bootstrap import Services
 from entrypoints.envelopes import GZIP_MAGIC, DecodingError, gunzip_bounded
 from entrypoints.http import Event, LambdaHandler, Response
@@ -151,8 +152,8 @@ def make_handler(services: Services) -> LambdaHandler:
             ingest_records(services, [decode_record(r) for r in records], request_id=request_id)
         except InfrastructureError as exc:
             return firehose_response(503, request_id, now_ms(), exc.message)
-        except Exception:
-            logger.exception("processIngest failed on request %s", request_id)
+        except Exception as exc:  # noqa: BLE001  # the boundary: every error becomes an answer
+            logs.log_unexpected(logger, f"processIngest failed on request {request_id}", exc)
             return firehose_response(500, request_id, now_ms(), "internal error")
         return firehose_response(200, request_id, now_ms())
 
