@@ -11,6 +11,8 @@
  * - sent with navigator.sendBeacon, else fetch with keepalive, as text/plain so that no CORS
  *   preflight is needed.
  * Optional attributes: data-api (the collect endpoint's origin, default: this script's origin).
+ * Calls made before the script has loaded can wait in a queue the page sets up:
+ *   window.analytics = window.analytics || {q: []}; analytics.q.push(["signup", {plan: "pro"}]);
  */
 (function () {
   "use strict";
