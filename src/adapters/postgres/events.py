@@ -16,8 +16,9 @@ Within the transaction, in this order:
    again. Redeliveries are rare, so the common case pays for no duplicate check at all
    (`INSERT ... ON CONFLICT DO NOTHING` costs about a third more; see docs/ingest.md).
 5. The sites' allowances are charged with what was inserted, the outcome counters updated,
-   and `apply_rollups` folds the temporary tables (now exactly the inserted rows) into the
-   read model. Commit, or on any error roll everything back.
+   the temporary tables (now exactly the inserted rows) analyzed, so that the planner knows
+   their size, and `apply_rollups` folds them into the read model. Commit, or on any error
+   roll everything back.
 
 The temporary tables are dropped at commit, so a pooled connection keeps no state and a
 migration that changes the event tables is picked up by the next batch.
@@ -74,6 +75,9 @@ class _Table:
 _EVENTS = _Table("events", NEW_EVENTS, EVENT_COLUMNS)
 _INITIAL_EVENTS = _Table("initial_events", NEW_INITIAL_EVENTS, INITIAL_EVENT_COLUMNS)
 
+_ANALYZE_NEW = sql.SQL("ANALYZE {}, {}").format(
+    sql.Identifier(NEW_EVENTS), sql.Identifier(NEW_INITIAL_EVENTS)
+)
 _LOCK_SITES = (
     "SELECT site_id, request_allowance FROM sites WHERE site_id = ANY(%s) "
     "ORDER BY site_id FOR UPDATE"
@@ -153,6 +157,8 @@ class PostgresEventStore:
             if candidates:
                 self._insert(conn, rows, candidates, allowances, outcomes)
             self._count(conn, rows, outcomes, rejected, allowances)
+            if candidates:  # statistics for the read model's queries on the new rows
+                conn.execute(_ANALYZE_NEW)
             apply_rollups(conn)
         return outcomes
 
