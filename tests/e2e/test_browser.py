@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>shop</title>
+<script>window.analytics = {{q: [["queued", {{early: true}}]]}};</script>
 <script defer src="{script}" data-site-id="{site_id}"></script>
 </head><body><h1>A single-page app</h1></body></html>
 """
@@ -107,8 +108,8 @@ def sent(browser: Session) -> list[str]:
 def test_the_tracker_in_chromium_stores_one_session_with_its_pageviews_and_event(
     serve: Serve, page_server: _PageServer
 ) -> None:
-    """Load, two pushState navigations and one custom event give one initial event and
-    three events in one session, with the right pathnames and Chromium's enrichment; the
+    """Load (with a call queued before the tracker), two pushState navigations and one custom
+    event give one initial event and four events in one session, with the right pathnames and Chromium's enrichment; the
     same page from an unregistered origin stores nothing and counts a domain_mismatch; under
     Global Privacy Control or Do Not Track the tracker sends nothing at all."""
     site_id = serve.create_site(["localhost"])
@@ -123,12 +124,12 @@ def test_the_tracker_in_chromium_stores_one_session_with_its_pageviews_and_event
         browser.execute("history.pushState({}, '', '/shop/cart');")  # same page: no pageview
         browser.execute("analytics.track('checkout', {items: 2});")
         beacons = sent(browser)
-        assert len(beacons) == 4
+        assert len(beacons) == 5
         session_id = browser.execute("return sessionStorage.getItem('analytics_session');")
 
         def stored() -> dict[str, list[tuple[Any, ...]]] | None:
             found = rows(serve, site_id)
-            return found if len(found["initial"]) == 1 and len(found["events"]) == 3 else None
+            return found if len(found["initial"]) == 1 and len(found["events"]) == 4 else None
 
         found = poll(stored, 30, "the browser's events stored")
         ((initial_session, event, pathname, browser_name, os_name, device, width),) = found[
@@ -139,20 +140,22 @@ def test_the_tracker_in_chromium_stores_one_session_with_its_pageviews_and_event
         assert width is not None
         assert width > 0
         assert [(e, p) for _, e, p, _ in found["events"]] == [
+            ("queued", "/shop"),
             ("pageview", "/shop/shoes"),
             ("pageview", "/shop/cart"),
             ("checkout", "/shop/cart"),
         ]
-        assert found["events"][2][3] == {"items": 2}
+        assert found["events"][0][3] == {"early": True}
+        assert found["events"][3][3] == {"items": 2}
         assert {s for s, *_ in found["events"]} == {initial_session} == {session_id}
 
         # The same page from an origin that is not the site's: counted, never stored.
         browser.navigate(f"http://127.0.0.1:{port}/shop")
-        browser.wait_for("return (window.__sent || []).length === 1;")
-        poll(lambda: outcome(serve, site_id, "domain_mismatch") == 1, 30, "domain_mismatch")
-        assert outcome(serve, site_id, "accepted") == 4
+        browser.wait_for("return (window.__sent || []).length === 2;")
+        poll(lambda: outcome(serve, site_id, "domain_mismatch") == 2, 30, "domain_mismatch")
+        assert outcome(serve, site_id, "accepted") == 5
         after = rows(serve, site_id)
-        assert (len(after["initial"]), len(after["events"])) == (1, 3)
+        assert (len(after["initial"]), len(after["events"])) == (1, 4)
 
         # Opted out: the tracker loads, and sends nothing whatever the page does.
         browser.remove_init_script(spy)

@@ -110,15 +110,18 @@
       emit(name, props);
     }
   };
-  for (var i = 0; i < queued.length; i++) w.analytics.track.apply(null, queued[i]);
+  function start() {
+    pageview();  // first, so that a session starts with its landing page
+    for (var i = 0; i < queued.length; i++) w.analytics.track.apply(null, queued[i]);
+  }
 
   if (d.visibilityState === "prerender") {
     d.addEventListener("visibilitychange", function once() {
       if (d.visibilityState !== "visible") return;
       d.removeEventListener("visibilitychange", once);
-      pageview();
+      start();
     });
   } else {
-    pageview();
+    start();
   }
 })();
