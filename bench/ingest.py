@@ -326,6 +326,17 @@ def measure(
 # ------------------------------------------------------------------------------ the handler
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Linux's `ru_maxrss` survives fork and exec (a child reports
+    its parent's peak if that was higher), so VmHWM of the process's own memory map is read."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class AcceptingFirehose:
     """A Firehose client that accepts every record (the cold leg minus the network)."""
 
@@ -381,7 +392,7 @@ def child_handler(url: str, batches: int, *, profile: bool, rollups: bool) -> No
         "gzip_body_bytes": statistics.median(sizes),
         "first_batch_s": first,
         "events_per_s": statistics.median(rates),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
     if profile:
         to_profile, _ = request(batches + 1)
