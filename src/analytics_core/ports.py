@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from analytics_core.ingest import Outcome, OutcomeTally, SiteConfig
     from analytics_core.rows import EventRow, InitialEventRow
     from analytics_core.sites import Account, NewSite, Site
+    from analytics_core.stats import StatsQuery, StatsResult
 
 Clock = Callable[[], datetime]
 """The current time, timezone-aware (UTC)."""
@@ -172,4 +173,22 @@ class GeoLookup(Protocol):
 
     def lookup(self, ip: str) -> Geo | None:
         """The address's location, or None when it is unknown, private or not an address."""
+        ...
+
+
+class StatsReader(Protocol):
+    """A store that answers stats queries (PostgreSQL hot, Athena or local DuckDB cold).
+
+    Every reader follows the metric definitions of `analytics_core.stats` exactly, so that the
+    same rows give the same answer whichever store holds them.
+    """
+
+    @property
+    def source(self) -> str:
+        """What the answer reports as its `source`: "postgres", "athena" or "local"."""
+        ...
+
+    def read(self, query: StatsQuery) -> StatsResult:
+        """Totals, timeseries buckets that have data, and the breakdown's top rows; raise
+        `QueryTimeoutError` past the deadline, `InfrastructureError` when the store fails."""
         ...
