@@ -17,8 +17,11 @@ import psycopg
 from psycopg import sql
 
 from adapters.postgres.pool import Pool, transaction
+from adapters.postgres.rollups import READ_MODEL_TABLES
 
 EVENT_TABLES = ("events", "initial_events")
+# The stats read model (rollups.py) is partitioned like the events and follows their days.
+PARTITIONED_TABLES = EVENT_TABLES + READ_MODEL_TABLES
 LOCK_WAIT = "10s"
 # Serialises maintenance runs with each other (not with ingest): "partitio" in ASCII.
 ADVISORY_LOCK_KEY = 0x7061727469746970
@@ -34,7 +37,7 @@ def partition_name(table: str, day: date) -> str:
 class PostgresEventPartitions:
     """The event tables' daily partitions in one PostgreSQL database."""
 
-    def __init__(self, pool: Pool, tables: tuple[str, ...] = EVENT_TABLES) -> None:
+    def __init__(self, pool: Pool, tables: tuple[str, ...] = PARTITIONED_TABLES) -> None:
         self._pool = pool
         self._tables = tables
 

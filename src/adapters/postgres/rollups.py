@@ -5,17 +5,39 @@ inserting a batch, the event store has exactly the rows it inserted in this tran
 the duplicates it skipped) in the temporary tables `ingest_new_events` and
 `ingest_new_initial_events`, which have the columns of `events` and `initial_events`; it then
 calls `apply_rollups(conn)` once, before committing. Whatever this function writes commits or
-rolls back with the events themselves.
+rolls back with the events themselves. The transaction must be READ COMMITTED (the default).
 
-This is a placeholder until the query issue designs the read model; it does nothing.
+The read model (sql/migrations/0002_stats_read_model.sql) is three rollup tables partitioned
+by day like the event tables: `stats_daily` (per site, day, dimension and value), `stats_hourly`
+(per site and hour) and `stats_repeats` (the sessions seen again on a later day, which makes
+distinct visitors over a range exact). Maintenance works by session: the sessions the batch
+touched are recomputed from their raw rows before and after the batch, and the difference is
+added; `rebuild_rollups` computes the same from scratch. The SQL lives in the migration, as
+PL/pgSQL functions, so that one round trip does the work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
+READ_MODEL_TABLES = ("stats_daily", "stats_hourly", "stats_repeats")
+"""The rollup tables; partitioned by `dt` with the event tables' partition names."""
+
 
 def apply_rollups(conn: psycopg.Connection[Any]) -> None:
     """Fold the rows inserted by the current transaction into the read model."""
+    conn.execute("SELECT stats_apply_ingest()")
+
+
+def rebuild_rollups(conn: psycopg.Connection[Any], site_ids: Sequence[str] | None = None) -> None:
+    """Recompute the read model from the raw rows, for `site_ids` or for every site.
+
+    For rows loaded without the ingest transaction (benchmarks, backfills); it excludes
+    concurrent maintenance while it runs, in the caller's transaction.
+    """
+    conn.execute(
+        "SELECT stats_rebuild(%s::text[])", (None if site_ids is None else list(site_ids),)
+    )

@@ -1,0 +1,213 @@
+"""The local cold store: a Parquet lake laid out like the Iceberg tables, queried with DuckDB.
+
+Layout (hive-style, one folder per UTC day):
+
+    <root>/events/dt=YYYY-MM-DD/<unique>.parquet
+    <root>/initial_events/dt=YYYY-MM-DD/<unique>.parquet
+
+Each file holds the table's Postgres columns without `event_id` (`dt` included, `timestamp` as
+a UTC timestamp, `properties` as JSON text). Files are only ever added, each written under a
+temporary name and renamed into place, so a reader never sees half a file. Like Firehose, the
+lake is at least once: a retried delivery may add a second copy of a row, and the reader keeps
+one copy per `event_uid`.
+
+`ParquetLakeWriter` lays the files out (the forwarder, test fixtures and benchmarks use it),
+`LocalLakeColdForwarder` is the `ColdForwarder` of the local stack, and `LocalStatsReader`
+answers stats queries with the same SQL shape as Athena (`adapters.stats_sql`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from adapters.stats_sql import Dialect, build_statement, result_from_rows
+from analytics_core.config import Env, Settings
+from analytics_core.errors import ColdForwardError, StoreUnavailableError
+from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
+from analytics_core.stats import StatsQuery, StatsResult
+
+EVENTS = "events"
+INITIAL_EVENTS = "initial_events"
+_TEXT = pa.string()
+_COLUMN_TYPES: dict[str, pa.DataType] = {
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "dt": pa.date32(),
+    "screen_width": pa.int32(),
+    "screen_height": pa.int32(),
+}
+SCHEMAS: dict[str, pa.Schema] = {
+    table: pa.schema([(name, _COLUMN_TYPES.get(name, _TEXT)) for name in columns])
+    for table, columns in ((EVENTS, EVENT_COLUMNS), (INITIAL_EVENTS, INITIAL_EVENT_COLUMNS))
+}
+
+
+def partition_dir(root: Path, table: str, day: date) -> Path:
+    """The folder of one table's day."""
+    return root / table / f"dt={day.isoformat()}"
+
+
+def _unique_name() -> str:
+    """A file name that sorts by creation time and never repeats."""
+    return f"{time.time_ns():020d}-{secrets.token_hex(6)}.parquet"
+
+
+def _properties_text(properties: Any) -> str | None:
+    if properties is None:
+        return None
+    return json.dumps(properties, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+class ParquetLakeWriter:
+    """Appends rows to the lake, one new file per table and day per call."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def write_rows(
+        self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]
+    ) -> list[Path]:
+        """Write stored row values; returns the files written."""
+        written: list[Path] = []
+        for table, rows in ((EVENTS, events), (INITIAL_EVENTS, initial_events)):
+            if rows:
+                written += self.write_table(table, self._arrow(table, rows))
+        return written
+
+    @staticmethod
+    def _arrow(table: str, rows: Sequence[EventRow]) -> pa.Table:
+        schema = SCHEMAS[table]
+        columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        for row in rows:
+            for name in schema.names:
+                value = getattr(row, name)
+                columns[name].append(_properties_text(value) if name == "properties" else value)
+        return pa.table(columns, schema=schema)
+
+    def write_table(self, table: str, data: pa.Table) -> list[Path]:
+        """Write an Arrow table holding (at least) the table's columns, split by `dt`."""
+        schema = SCHEMAS[table]
+        data = data.select(schema.names).cast(schema)
+        days = data.column("dt").unique().to_pylist()
+        written = []
+        for day in sorted(days):
+            part = data.filter(pc.equal(data.column("dt"), pa.scalar(day, pa.date32())))
+            folder = partition_dir(self.root, table, day)
+            folder.mkdir(parents=True, exist_ok=True)
+            name = _unique_name()
+            temporary = folder / f".{name}.tmp"
+            pq.write_table(part, temporary, compression="zstd")
+            final = folder / name
+            temporary.replace(final)
+            written.append(final)
+        return written
+
+    def compact(self, table: str, day: date) -> Path | None:
+        """Merge a day's files into one (rows kept as they are, duplicates included), so that
+        readers open one file instead of one per delivery. A reader listing the folder while
+        this runs may see the new file and some old ones at once: the duplicates that makes
+        are dropped like any other."""
+        folder = partition_dir(self.root, table, day)
+        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        if len(files) < 2:
+            return None
+        schema = SCHEMAS[table]
+        merged = pa.concat_tables(
+            pq.read_table(path).select(schema.names).cast(schema) for path in files
+        )
+        (written,) = self.write_table(table, merged)
+        for path in files:
+            path.unlink()
+        return written
+
+
+class LocalLakeColdForwarder:
+    """The `ColdForwarder` of the local stack: rows go to the Parquet lake."""
+
+    def __init__(self, writer: ParquetLakeWriter) -> None:
+        self._writer = writer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalLakeColdForwarder:
+        """A forwarder into `LOCAL_LAKE_DIR`."""
+        return cls(ParquetLakeWriter(settings.require(Env.LOCAL_LAKE_DIR)))
+
+    def forward(
+        self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]
+    ) -> None:
+        """Write the rows; a failure raises `ColdForwardError` (a retry may duplicate some,
+        which the readers tolerate)."""
+        try:
+            self._writer.write_rows(events, initial_events)
+        except (OSError, pa.ArrowException) as exc:
+            raise ColdForwardError(
+                f"could not write to the local lake: {exc}", len(events) + len(initial_events)
+            ) from exc
+
+
+def lake_files(root: Path, table: str, first: date, last: date) -> list[str]:
+    """The table's files dated `first`..`last` (the reader's partition pruning)."""
+    files: list[str] = []
+    day = first
+    while day <= last:
+        folder = partition_dir(root, table, day)
+        if folder.is_dir():
+            files += sorted(str(path) for path in folder.glob("*.parquet"))
+        day += timedelta(days=1)
+    return files
+
+
+class LocalStatsReader:
+    """Stats from the local lake with DuckDB, in the Athena statement's shape."""
+
+    source = "local"
+
+    def __init__(self, root: Path | str, *, threads: int | None = None) -> None:
+        self.root = Path(root)
+        self._threads = threads
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalStatsReader:
+        """A reader of `LOCAL_LAKE_DIR`."""
+        return cls(settings.require(Env.LOCAL_LAKE_DIR))
+
+    def _register(self, con: duckdb.DuckDBPyConnection, table: str, files: Iterable[str]) -> None:
+        listed = list(files)
+        if listed:
+            relation = con.read_parquet(listed, hive_partitioning=False, union_by_name=False)
+        else:
+            relation = con.from_arrow(SCHEMAS[table].empty_table())
+        relation.create_view(table)
+
+    def read(self, query: StatsQuery) -> StatsResult:
+        """Answer `query` from the lake files of the days it needs."""
+        statement = build_statement(query, Dialect.DUCKDB)
+        try:
+            con = duckdb.connect(":memory:")
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                if self._threads is not None:
+                    con.execute(f"SET threads = {int(self._threads)}")
+                for table, first in (
+                    (INITIAL_EVENTS, query.lookback_date),
+                    (EVENTS, query.start_date),
+                ):
+                    self._register(
+                        con, table, lake_files(self.root, table, first, query.lookahead_date)
+                    )
+                rows = con.execute(statement.sql, list(statement.parameters)).fetchall()
+            finally:
+                con.close()
+        except duckdb.Error as exc:
+            raise StoreUnavailableError(f"local lake query failed: {exc}") from exc
+        return result_from_rows(rows)

@@ -1,0 +1,158 @@
+"""An in-memory `StatsReader`: the metric definitions of `analytics_core.stats`, in plain Python.
+
+It is the fake of the unit tests and the reference the store adapters are checked against
+(the same rows must give the same answer from PostgreSQL, DuckDB and this). It is written
+for clarity, not speed: every query walks every row. Like the cold store it tolerates rows
+delivered twice (one copy per table and `event_uid` counts).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+import attrs
+
+from analytics_core.rows import EventRow, InitialEventRow
+from analytics_core.stats import (
+    PAGEVIEW,
+    Counts,
+    Dimension,
+    Interval,
+    StatsQuery,
+    StatsResult,
+    breakdown_order,
+    bucket_of,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
+
+SessionKey = tuple[str, str]
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch (as the stores compute it)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+@attrs.frozen
+class _Fact:
+    row: EventRow
+    initial: InitialEventRow | None  # the attributed initial event
+    visit: tuple[int, int] | None  # (pageviews, duration ms) when the row is a visit
+
+    def value(self, dimension: Dimension) -> str | None:
+        if not dimension.per_session:
+            return str(getattr(self.row, dimension.value))
+        return None if self.initial is None else getattr(self.initial, dimension.value)
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.events = self.pageviews = self.visits = self.bounces = self.duration_ms = 0
+        self.sessions: set[SessionKey] = set()
+
+    def add(self, fact: _Fact) -> None:
+        self.events += 1
+        self.pageviews += fact.row.event == PAGEVIEW
+        self.sessions.add((fact.row.site_id, fact.row.session_id))
+        if fact.visit is not None:
+            pageviews, duration = fact.visit
+            self.visits += 1
+            self.bounces += pageviews == 1
+            self.duration_ms += duration
+
+    def counts(self) -> Counts:
+        return Counts(
+            events=self.events,
+            pageviews=self.pageviews,
+            visitors=len(self.sessions),
+            visits=self.visits,
+            bounces=self.bounces,
+            duration_ms=self.duration_ms,
+        )
+
+
+def _bucket(row: EventRow, interval: Interval) -> datetime:
+    """The bucket of a row: by its `dt`, and its UTC hour for hourly buckets (as the SQL)."""
+    day = datetime(row.dt.year, row.dt.month, row.dt.day, tzinfo=UTC)
+    if interval is Interval.HOUR:
+        return day + timedelta(hours=row.timestamp.astimezone(UTC).hour)
+    return bucket_of(day, interval)
+
+
+class InMemoryStatsReader:
+    """Stats over rows held in memory."""
+
+    def __init__(self, source: str = "memory") -> None:
+        self._source = source
+        self._events: dict[str, EventRow] = {}
+        self._initial: dict[str, InitialEventRow] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def source(self) -> str:
+        """The name answers report."""
+        return self._source
+
+    def add(self, events: Iterable[EventRow], initial_events: Iterable[InitialEventRow]) -> None:
+        """Store rows; a row whose `event_uid` is already in its table is a duplicate."""
+        with self._lock:
+            for event in events:
+                self._events.setdefault(event.event_uid, event)
+            for initial in initial_events:
+                self._initial.setdefault(initial.event_uid, initial)
+
+    def read(self, query: StatsQuery) -> StatsResult:
+        """Answer `query` by the definitions."""
+        with self._lock:
+            sites = set(query.site_ids)
+            initial = [i for i in self._initial.values() if i.site_id in sites]
+            rows: list[EventRow] = [e for e in self._events.values() if e.site_id in sites]
+        rows += initial
+        by_session: dict[SessionKey, list[EventRow]] = defaultdict(list)
+        for row in rows:
+            by_session[row.site_id, row.session_id].append(row)
+        initials: dict[SessionKey, list[InitialEventRow]] = defaultdict(list)
+        for row in initial:
+            initials[row.site_id, row.session_id].append(row)
+
+        def attributed(key: SessionKey, day: date) -> InitialEventRow | None:
+            candidates = [i for i in initials.get(key, ()) if i.dt in (day - _DAY, day)]
+            return min(candidates, key=lambda i: (i.timestamp, i.event_uid), default=None)
+
+        def visit_of(row: EventRow, initial: InitialEventRow | None) -> tuple[int, int] | None:
+            if initial is None or row is not initial or initial.dt != row.dt:
+                return None
+            window = [
+                r
+                for r in by_session[row.site_id, row.session_id]
+                if row.dt <= r.dt <= row.dt + _DAY
+            ]
+            stamps = [epoch_ms(r.timestamp) for r in window]
+            return sum(r.event == PAGEVIEW for r in window), max(stamps) - min(stamps)
+
+        totals = _Tally()
+        buckets: dict[datetime, _Tally] = defaultdict(_Tally)
+        groups: dict[str | None, _Tally] = defaultdict(_Tally)
+        for row in rows:
+            if not query.start_date <= row.dt <= query.end_date:
+                continue
+            initial_event = attributed((row.site_id, row.session_id), row.dt)
+            fact = _Fact(row, initial_event, visit_of(row, initial_event))
+            if not all(f.matches(fact.value(f.dimension)) for f in query.filters):
+                continue
+            totals.add(fact)
+            if query.interval is not None:
+                buckets[_bucket(row, query.interval)].add(fact)
+            if query.group_by is not None:
+                groups[fact.value(query.group_by)].add(fact)
+        breakdown = sorted(((v, t.counts()) for v, t in groups.items()), key=breakdown_order)
+        return StatsResult(
+            totals=totals.counts(),
+            timeseries=tuple(sorted((start, t.counts()) for start, t in buckets.items())),
+            breakdown=tuple(breakdown[: query.limit]),
+        )
