@@ -46,6 +46,7 @@ from analytics_core.ports import (
     IngestStream,
     SiteConfigs,
     SiteRepository,
+    StatsReader,
     UserAgentParser,
 )
 
@@ -219,6 +220,25 @@ class Services:
             user_agents=self.user_agents,
             geo=self.geo,
         )
+
+    @cached_property
+    def hot_stats(self) -> StatsReader:
+        """Stats from the hot store: PostgreSQL's read model, else its raw rows."""
+        from adapters.postgres.stats import PostgresStatsReader  # noqa: PLC0415  # query only
+
+        return PostgresStatsReader(self.pool)
+
+    @cached_property
+    def cold_stats(self) -> StatsReader:
+        """Stats from the cold store: the local Parquet lake (DuckDB) when LOCAL_LAKE_DIR is
+        set, else Athena (ATHENA_WORKGROUP, ATHENA_DATABASE, ATHENA_OUTPUT_LOCATION)."""
+        if self.settings.local_lake_dir is not None:
+            from adapters.lake import LocalStatsReader  # noqa: PLC0415  # DuckDB: local only
+
+            return LocalStatsReader.from_settings(self.settings)
+        from adapters.aws.athena import AthenaStatsReader  # noqa: PLC0415  # query only
+
+        return AthenaStatsReader.from_settings(self.settings)
 
     def close(self) -> None:
         """Release what was opened (the pool); for CLIs and tests, not Lambda."""

@@ -1,0 +1,138 @@
+"""`StatsReader` on the cold store: Athena (Trino) over the Glue/Iceberg tables.
+
+The statement is the raw-row statement of `adapters.stats_sql` in the Trino dialect: it reads
+`events` and `initial_events` of the configured Glue database, prunes on `dt` (the tables'
+partition column), keeps one copy per `event_uid` (Firehose delivers at least once), and
+passes every user value as an execution parameter (Athena's prepared-statement parameters,
+given as SQL literals that this module quotes), never in the SQL text.
+
+The query runs in the configured workgroup with results in the configured output location.
+pyathena polls its state; past the deadline (25 s by default, under API Gateway's 29 s) the
+query is stopped and `QueryTimeoutError` raised (504). A query that fails or is cancelled
+becomes `StoreUnavailableError` (503) carrying Athena's reason for the logs. Results are read
+page by page through GetQueryResults.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any, cast
+
+import pyathena
+from pyathena.connection import Connection
+from pyathena.cursor import Cursor
+from pyathena.error import Error as AthenaError
+from pyathena.model import AthenaQueryExecution
+
+from adapters.stats_sql import Dialect, build_statement, result_from_rows
+from analytics_core.config import Env, Settings
+from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
+from analytics_core.stats import StatsQuery, StatsResult
+
+logger = logging.getLogger(__name__)
+
+DEADLINE_S = 25.0
+POLL_INTERVAL_S = 0.5
+
+
+def athena_literal(value: object) -> str:
+    """A parameter value as the SQL literal Athena's ExecutionParameters expect."""
+    if isinstance(value, bool):
+        raise TypeError("booleans are not query parameters here")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"unsupported parameter type {type(value).__name__}")
+
+
+class _DeadlinePassedError(Exception):
+    """Raised from pyathena's poll callback to stop waiting."""
+
+
+class AthenaStatsReader:
+    """Stats from Athena, within a deadline."""
+
+    source = "athena"
+
+    def __init__(
+        self,
+        connection: Connection[Any],
+        *,
+        work_group: str,
+        output_location: str,
+        deadline_s: float = DEADLINE_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connection = connection
+        self._work_group = work_group
+        self._output_location = output_location
+        self._deadline_s = deadline_s
+        self._monotonic = monotonic
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, poll_interval_s: float = POLL_INTERVAL_S, **kwargs: Any
+    ) -> AthenaStatsReader:
+        """A reader for ATHENA_WORKGROUP, ATHENA_DATABASE and ATHENA_OUTPUT_LOCATION (each
+        missing one stops the cold start, named). No network I/O happens here."""
+        work_group = settings.require(Env.ATHENA_WORKGROUP)
+        database = settings.require(Env.ATHENA_DATABASE)
+        output_location = settings.require(Env.ATHENA_OUTPUT_LOCATION)
+        connection = pyathena.connect(
+            work_group=work_group,
+            schema_name=database,
+            s3_staging_dir=output_location,
+            poll_interval=poll_interval_s,
+            kill_on_interrupt=False,
+        )
+        return cls(connection, work_group=work_group, output_location=output_location, **kwargs)
+
+    def read(self, query: StatsQuery) -> StatsResult:
+        """Run the statement for `query` and map its rows."""
+        statement = build_statement(query, Dialect.TRINO)
+        parameters = [athena_literal(value) for value in statement.parameters]
+        deadline = self._monotonic() + self._deadline_s
+
+        def check_deadline(execution: Any) -> None:
+            if execution.state in AthenaQueryExecution.TERMINAL_STATES:
+                return
+            if self._monotonic() > deadline:
+                raise _DeadlinePassedError
+
+        cursor: Cursor = self._connection.cursor(on_poll=check_deadline)
+        try:
+            try:
+                cursor.execute(
+                    statement.sql,
+                    parameters,
+                    paramstyle="qmark",
+                    work_group=self._work_group,
+                    s3_staging_dir=self._output_location,
+                )
+            except _DeadlinePassedError:
+                self._cancel(cursor)
+                raise QueryTimeoutError(
+                    f"Athena query {cursor.query_id} passed its {self._deadline_s:g} s deadline "
+                    "and was cancelled"
+                ) from None
+            rows = cast("list[tuple[Any, ...]]", cursor.fetchall())  # a tuple cursor
+        except AthenaError as exc:
+            raise StoreUnavailableError(
+                f"Athena query {cursor.query_id or '(not started)'} did not succeed: {exc}"
+            ) from exc
+        finally:
+            cursor.close()
+        return result_from_rows(rows)
+
+    @staticmethod
+    def _cancel(cursor: Cursor) -> None:
+        try:
+            cursor.cancel()
+        except AthenaError:  # best effort: the timeout is what the caller must hear about
+            logger.warning("could not cancel Athena query %s", cursor.query_id, exc_info=True)

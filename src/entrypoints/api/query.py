@@ -1,0 +1,126 @@
+"""GET /api/query: aggregate statistics of the caller's sites (see docs/query.md).
+
+The handler reads the caller from the JWT claims, parses the query string into a
+`StatsQuery` (400 naming each bad parameter), and lets `query_stats` check ownership (404 for
+a site that is not the caller's, exactly like a missing one), route to the hot or cold store,
+and fill the timeseries. The answer is camelCase JSON:
+
+    {"source": "postgres" | "athena" | "local",
+     "query": {"siteIds", "startDate", "endDate", "metrics", "groupBy", "interval",
+               "filters": [{"dimension", "operator", "value"}], "limit"},
+     "totals": {<metric>: value, ...},
+     "timeseries": [{"bucket": "2026-11-24" | "2026-11-24T13:00:00Z", <metric>: value, ...}],
+     "breakdown": [{"value": "/pricing" | null, <metric>: value, ...}]}
+
+`timeseries` is present when `interval` is given (every bucket, zeros included), `breakdown`
+when `groupBy` is (ordered by visitors, then value; at most `limit` rows). Metric keys are
+camelCase (`bounceRate`, `visitDuration`, `viewsPerVisit`); a ratio without visits is null.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from analytics_core.stats import (
+    Counts,
+    Interval,
+    Metric,
+    StatsQuery,
+    StatsReport,
+    query_stats,
+)
+from entrypoints import logs
+from entrypoints.bootstrap import Services
+from entrypoints.http import ApiRequest, LambdaHandler, Response, Router, json_response
+
+logger = logging.getLogger(__name__)
+
+
+def _metrics_json(counts: Counts, metrics: tuple[Metric, ...]) -> dict[str, object]:
+    return {metric.json_name: value for metric, value in counts.metrics(metrics).items()}
+
+
+def _bucket_label(start: datetime, interval: Interval) -> str:
+    if interval is Interval.HOUR:
+        return start.strftime("%Y-%m-%dT%H:00:00Z")
+    return start.date().isoformat()
+
+
+def query_json(query: StatsQuery) -> dict[str, object]:
+    """The query as the answer echoes it."""
+    return {
+        "siteIds": list(query.site_ids),
+        "startDate": query.start_date.isoformat(),
+        "endDate": query.end_date.isoformat(),
+        "metrics": [metric.value for metric in query.metrics],
+        "groupBy": None if query.group_by is None else query.group_by.value,
+        "interval": None if query.interval is None else query.interval.value,
+        "filters": [
+            {"dimension": f.dimension.value, "operator": f.operator.value, "value": f.value}
+            for f in query.filters
+        ],
+        "limit": query.limit,
+    }
+
+
+def report_json(report: StatsReport) -> dict[str, object]:
+    """The answer's JSON body."""
+    query = report.query
+    body: dict[str, object] = {
+        "source": report.source,
+        "query": query_json(query),
+        "totals": _metrics_json(report.totals, query.metrics),
+    }
+    if report.timeseries is not None and query.interval is not None:
+        interval = query.interval
+        body["timeseries"] = [
+            {"bucket": _bucket_label(start, interval), **_metrics_json(counts, query.metrics)}
+            for start, counts in report.timeseries
+        ]
+    if report.breakdown is not None:
+        body["breakdown"] = [
+            {"value": value, **_metrics_json(counts, query.metrics)}
+            for value, counts in report.breakdown
+        ]
+    return body
+
+
+def make_handler(services: Services) -> LambdaHandler:
+    """The API Gateway handler of GET /api/query, over `services`.
+
+    Both stores are built here, so a missing setting (ATHENA_*, LOCAL_LAKE_DIR, the database)
+    stops the cold start with its name.
+    """
+    sites, clock = services.sites, services.clock
+    hot, cold = services.hot_stats, services.cold_stats
+    hot_window_days = services.settings.hot_window_days
+
+    def query(request: ApiRequest) -> Response:
+        owner = request.caller()
+        stats_query = StatsQuery.from_query_string(request.query)
+        started = time.perf_counter()
+        report = query_stats(
+            stats_query,
+            owner,
+            sites=sites,
+            hot=hot,
+            cold=cold,
+            clock=clock,
+            hot_window_days=hot_window_days,
+        )
+        logs.log_json(
+            logger,
+            "stats query",
+            source=report.source,
+            sites=len(stats_query.site_ids),
+            days=stats_query.days,
+            groupBy=stats_query.group_by,
+            interval=stats_query.interval,
+            filters=len(stats_query.filters),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return json_response(200, report_json(report))
+
+    return Router({"GET /api/query": query})

@@ -1,0 +1,412 @@
+"""Acceptance 5: the Athena reader against moto (a real HTTP server; moto never runs SQL, so
+results are queued through its API): the query starts in the configured workgroup, database
+and output location with the values as execution parameters; results are read and mapped;
+a failed execution and a timed-out one (cancelled) become clear errors. The Trino SQL itself
+is pinned by golden files and parsed as Trino by sqlglot."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import sqlglot
+from botocore.stub import Stubber
+from moto.server import ThreadedMotoServer
+
+from adapters.aws.athena import AthenaStatsReader, athena_literal
+from adapters.stats_sql import Dialect, build_statement
+from analytics_core.config import Settings
+from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
+from analytics_core.stats import Counts, Dimension, Filter, Interval, Operator, StatsQuery
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "athena"
+SITE = "01JDQ7ZK3M000000000000SA01"
+OTHER = "01JDQ7ZK3M000000000000SB02"
+WORKGROUP = "analytics-queries"
+DATABASE = "analytics_lake"
+OUTPUT = "s3://analytics-athena-results/athena-results/"
+REGION = "eu-west-1"
+COLUMNS = [
+    ("kind", "integer"),
+    ("bucket_day", "date"),
+    ("bucket_hour", "integer"),
+    ("group_value", "varchar"),
+    ("events", "bigint"),
+    ("pageviews", "bigint"),
+    ("visitors", "bigint"),
+    ("visits", "bigint"),
+    ("bounces", "bigint"),
+    ("duration_ms", "bigint"),
+]
+
+GOLDEN_QUERIES = {
+    "totals": StatsQuery((SITE,), date(2026, 1, 1), date(2026, 1, 31)),
+    "pathname_by_day": StatsQuery(
+        (SITE,),
+        date(2026, 1, 1),
+        date(2026, 1, 31),
+        group_by=Dimension.PATHNAME,
+        interval=Interval.DAY,
+        limit=10,
+    ),
+    "two_sites_hourly_filtered": StatsQuery(
+        (SITE, OTHER),
+        date(2026, 2, 1),
+        date(2026, 2, 2),
+        interval=Interval.HOUR,
+        filters=(
+            Filter(Dimension.COUNTRY, Operator.EQ, "DE"),
+            Filter(Dimension.PATHNAME, Operator.NE, "/pricing"),
+        ),
+    ),
+    "country_by_month": StatsQuery(
+        (SITE,),
+        date(2025, 3, 1),
+        date(2026, 2, 28),
+        group_by=Dimension.COUNTRY,
+        interval=Interval.MONTH,
+        limit=50,
+    ),
+    "utm_by_week_event_filter": StatsQuery(
+        (SITE,),
+        date(2025, 12, 29),
+        date(2026, 1, 25),
+        group_by=Dimension.UTM_CAMPAIGN,
+        interval=Interval.WEEK,
+        filters=(Filter(Dimension.EVENT, Operator.EQ, "signup"),),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", GOLDEN_QUERIES)
+def test_trino_sql_is_pinned_and_parses(name: str) -> None:
+    """The generated Trino SQL equals its golden file (UPDATE_GOLDEN=1 rewrites them), parses
+    as Trino, prunes on dt, de-duplicates on event_uid, and carries every value as a `?`."""
+    statement = build_statement(GOLDEN_QUERIES[name], Dialect.TRINO)
+    path = GOLDEN / f"{name}.sql"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(statement.sql + "\n")
+    assert statement.sql + "\n" == path.read_text()
+    parsed = sqlglot.parse_one(statement.sql, read="trino")
+    assert parsed.find(sqlglot.exp.Placeholder) is not None
+    assert statement.sql.count("?") == len(statement.parameters)
+    assert "PARTITION BY event_uid" in statement.sql
+    assert statement.sql.count("dt BETWEEN ? AND ?") >= 2
+    for value in statement.parameters:
+        if isinstance(value, str):
+            assert f"'{value}'" not in statement.sql  # values never spliced in as literals
+
+
+def test_parameters_are_athena_literals() -> None:
+    """Execution parameters are SQL literals, quotes doubled."""
+    assert athena_literal("it's") == "'it''s'"
+    assert athena_literal(date(2026, 1, 2)) == "DATE '2026-01-02'"
+    assert athena_literal(100) == "100"
+    with pytest.raises(TypeError):
+        athena_literal(True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        athena = boto3.client("athena")
+        athena.create_work_group(
+            Name=WORKGROUP, Configuration={"ResultConfiguration": {"OutputLocation": OUTPUT}}
+        )
+        boto3.client("s3").create_bucket(
+            Bucket="analytics-athena-results",
+            CreateBucketConfiguration={"LocationConstraint": REGION},
+        )
+        yield url
+    server.stop()
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(  # noqa: S310  # the local moto server
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # idem
+        assert response.status in (200, 201)
+
+
+def queue_results(moto_url: str, rows: list[list[str | None]]) -> None:
+    """Queue one canned result: the header row, then `rows` (strings, None for NULL)."""
+    info = [
+        {
+            "CatalogName": "hive",
+            "SchemaName": "",
+            "TableName": "",
+            "Name": name,
+            "Label": name,
+            "Type": kind,
+            "Precision": 0,
+            "Scale": 0,
+            "Nullable": "UNKNOWN",
+            "CaseSensitive": kind == "varchar",
+        }
+        for name, kind in COLUMNS
+    ]
+
+    def cells(values: list[str | None]) -> dict[str, Any]:
+        return {"Data": [{} if v is None else {"VarCharValue": v} for v in values]}
+
+    header = cells([name for name, _ in COLUMNS])
+    _post(
+        f"{moto_url}/moto-api/static/athena/query-results",
+        {
+            "account_id": "123456789012",
+            "region": REGION,
+            "results": [{"rows": [header, *map(cells, rows)], "column_info": info}],
+        },
+    )
+
+
+def reader(**kwargs: Any) -> AthenaStatsReader:
+    settings = Settings(
+        athena_workgroup=WORKGROUP, athena_database=DATABASE, athena_output_location=OUTPUT
+    )
+    return AthenaStatsReader.from_settings(settings, poll_interval_s=0.01, **kwargs)
+
+
+def last_execution() -> dict[str, Any]:
+    athena = boto3.client("athena")
+    ids = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
+    executions = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+    return max(executions, key=lambda e: e["Status"]["SubmissionDateTime"])
+
+
+def test_query_runs_in_the_workgroup_and_results_are_mapped(moto_url: str) -> None:
+    """The execution uses the configured workgroup, database and output location, the SQL of
+    the statement and its values as execution parameters; every result row (more than one
+    GetQueryResults page's worth) is mapped: totals, timeseries, ordered breakdown."""
+    query = StatsQuery(
+        (SITE,),
+        date(2025, 1, 1),
+        date(2025, 12, 31),
+        group_by=Dimension.PATHNAME,
+        interval=Interval.DAY,
+        limit=1000,
+    )
+    rows: list[list[str | None]] = [
+        ["0", None, None, None, "5000", "4000", "900", "800", "300", "8000000"]
+    ]
+    day = date(2025, 1, 1)
+    rows += [
+        ["1", (day + timedelta(days=n)).isoformat(), None, None, "10", "8", "3", "2", "1", "20000"]
+        for n in range(365)
+    ]
+    rows += [
+        ["2", None, None, f"/page/{n:04d}", "5", "4", str(1000 - n), "1", "0", "1000"]
+        for n in range(1000)
+    ]
+    rows.append(["2", None, None, None, "1", "1", "0", "0", "0", "0"])  # a null value maps to None
+    queue_results(moto_url, rows)
+
+    result = reader().read(query)
+
+    execution = last_execution()
+    statement = build_statement(query, Dialect.TRINO)
+    assert execution["WorkGroup"] == WORKGROUP
+    assert execution["Query"] == statement.sql
+    assert execution["QueryExecutionContext"]["Database"] == DATABASE
+    assert execution["ResultConfiguration"]["OutputLocation"].startswith(OUTPUT)
+    assert execution["ExecutionParameters"] == [athena_literal(v) for v in statement.parameters]
+    assert execution["ExecutionParameters"][0] == f"'{SITE}'"
+    assert result.totals == Counts(
+        events=5000, pageviews=4000, visitors=900, visits=800, bounces=300, duration_ms=8_000_000
+    )
+    assert len(result.timeseries) == 365
+    assert result.timeseries[0] == (datetime(2025, 1, 1, tzinfo=UTC), Counts(10, 8, 3, 2, 1, 20000))
+    assert len(result.breakdown) == 1001
+    assert result.breakdown[0] == ("/page/0000", Counts(5, 4, 1000, 1, 0, 1000))
+    assert result.breakdown[-1][0] is None
+
+
+def test_hourly_buckets_are_mapped(moto_url: str) -> None:
+    """A bucket's hour column becomes the bucket's UTC hour."""
+    queue_results(
+        moto_url,
+        [
+            ["0", None, None, None, "1", "1", "1", "1", "1", "0"],
+            ["1", "2026-02-01", "13", None, "1", "1", "1", "1", "1", "0"],
+        ],
+    )
+    result = reader().read(
+        StatsQuery((SITE,), date(2026, 2, 1), date(2026, 2, 1), interval=Interval.HOUR)
+    )
+    assert result.timeseries == ((datetime(2026, 2, 1, 13, tzinfo=UTC), Counts(1, 1, 1, 1, 1, 0)),)
+
+
+@pytest.fixture
+def stuck_executions(moto_url: str) -> Iterator[None]:
+    """Executions stay QUEUED (moto's state manager, manual progression)."""
+    _post(
+        f"{moto_url}/moto-api/state-manager/set-transition",
+        {
+            "model_name": "athena::execution",
+            "transition": {"progression": "manual", "times": 10_000},
+        },
+    )
+    yield
+    _post(
+        f"{moto_url}/moto-api/state-manager/unset-transition", {"model_name": "athena::execution"}
+    )
+
+
+def test_a_query_past_its_deadline_is_cancelled_and_a_timeout(stuck_executions: None) -> None:
+    """While the query stays queued the deadline passes: the execution is stopped and the
+    reader raises QueryTimeoutError (the API's 504)."""
+    ticks = iter(range(0, 1000, 2))
+    slow = reader(deadline_s=5.0, monotonic=lambda: float(next(ticks)))
+    with pytest.raises(QueryTimeoutError, match="deadline"):
+        slow.read(StatsQuery((SITE,), date(2026, 1, 1), date(2026, 1, 2)))
+    assert last_execution()["Status"]["State"] == "CANCELLED"
+
+
+def test_a_failed_execution_is_a_clear_error(moto_url: str) -> None:
+    """An execution that ends FAILED (moto never fails one, so botocore's Stubber plays
+    Athena here) raises StoreUnavailableError carrying Athena's reason."""
+    athena_reader = reader()
+    client = athena_reader._connection.client
+    statement = build_statement(
+        StatsQuery((SITE,), date(2026, 1, 1), date(2026, 1, 2)), Dialect.TRINO
+    )
+    with Stubber(client) as stub:
+        stub.add_response(
+            "start_query_execution",
+            {"QueryExecutionId": "q-failed"},
+            {
+                "QueryString": statement.sql,
+                "WorkGroup": WORKGROUP,
+                "QueryExecutionContext": {"Database": DATABASE, "Catalog": "awsdatacatalog"},
+                "ResultConfiguration": {"OutputLocation": OUTPUT},
+                "ExecutionParameters": [athena_literal(v) for v in statement.parameters],
+            },
+        )
+        stub.add_response(
+            "get_query_execution",
+            {
+                "QueryExecution": {
+                    "QueryExecutionId": "q-failed",
+                    "Query": statement.sql,
+                    "StatementType": "DML",
+                    "Status": {
+                        "State": "FAILED",
+                        "StateChangeReason": "COLUMN_NOT_FOUND: line 3:5: Column 'dt' cannot be resolved",
+                    },
+                    "WorkGroup": WORKGROUP,
+                }
+            },
+            {"QueryExecutionId": "q-failed"},
+        )
+        with pytest.raises(StoreUnavailableError, match=r"q-failed.*COLUMN_NOT_FOUND"):
+            athena_reader.read(StatsQuery((SITE,), date(2026, 1, 1), date(2026, 1, 2)))
+
+
+def test_results_spanning_several_pages_are_all_read(moto_url: str) -> None:
+    """GetQueryResults pages (NextToken) are followed to the end (moto answers in one page,
+    so the Stubber plays two pages here)."""
+    athena_reader = reader()
+    client = athena_reader._connection.client
+    query = StatsQuery((SITE,), date(2026, 1, 1), date(2026, 1, 2), group_by=Dimension.CITY)
+    info = [
+        {
+            "CatalogName": "hive",
+            "SchemaName": "",
+            "TableName": "",
+            "Name": n,
+            "Label": n,
+            "Type": t,
+            "Precision": 0,
+            "Scale": 0,
+            "Nullable": "UNKNOWN",
+            "CaseSensitive": False,
+        }
+        for n, t in COLUMNS
+    ]
+
+    def page(values: list[list[str | None]]) -> list[dict[str, Any]]:
+        return [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in values]
+
+    header = [[name for name, _ in COLUMNS]]
+    first = [
+        ["0", None, None, None, "3", "3", "3", "3", "0", "0"],
+        ["2", None, None, "Berlin", "2", "2", "2", "2", "0", "0"],
+    ]
+    second = [["2", None, None, "Köln", "1", "1", "1", "1", "0", "0"]]
+    execution = {
+        "QueryExecution": {
+            "QueryExecutionId": "q-pages",
+            "Query": "q",
+            "StatementType": "DML",
+            "Status": {"State": "SUCCEEDED"},
+            "WorkGroup": WORKGROUP,
+            "ResultConfiguration": {"OutputLocation": OUTPUT + "q-pages.csv"},
+        }
+    }
+    with Stubber(client) as stub:
+        stub.add_response("start_query_execution", {"QueryExecutionId": "q-pages"})
+        stub.add_response("get_query_execution", execution)
+        stub.add_response(
+            "get_query_results",
+            {
+                "ResultSet": {
+                    "Rows": page(header + first),
+                    "ResultSetMetadata": {"ColumnInfo": info},
+                },
+                "NextToken": "page-2",
+                "UpdateCount": 0,
+            },
+        )
+        stub.add_response(
+            "get_query_results",
+            {
+                "ResultSet": {"Rows": page(second), "ResultSetMetadata": {"ColumnInfo": info}},
+                "UpdateCount": 0,
+            },
+        )
+        result = athena_reader.read(query)
+    assert [value for value, _ in result.breakdown] == ["Berlin", "Köln"]
+    assert result.totals.visitors == 3
+
+
+def test_missing_settings_are_named() -> None:
+    """Without ATHENA_* settings the reader cannot be built, and says which is missing."""
+    from analytics_core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="ATHENA_WORKGROUP"):
+        AthenaStatsReader.from_settings(Settings())
+    with pytest.raises(ConfigurationError, match="ATHENA_OUTPUT_LOCATION"):
+        AthenaStatsReader.from_settings(
+            Settings(athena_workgroup=WORKGROUP, athena_database=DATABASE)
+        )
