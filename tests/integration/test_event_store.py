@@ -277,10 +277,12 @@ def test_rollup_hook_sees_exactly_the_inserted_rows(
     store.store([event(1), initial(2)], [])
     store.store([event(1), event(3), initial(4), initial(2)], [])  # duplicates: slow path
     store.store([event(5), event(6), event(7)], [])  # allowance 1 left: short-site path
+    store.store([], [OutcomeTally(SITE, DAY, Outcome.BOT, 2)])  # nothing to insert at all
     assert captured_rollups == [
         {"ingest_new_events": [uid(1)], "ingest_new_initial_events": [uid(2)]},
         {"ingest_new_events": [uid(3)], "ingest_new_initial_events": [uid(4)]},
         {"ingest_new_events": [uid(5)], "ingest_new_initial_events": []},
+        {"ingest_new_events": [], "ingest_new_initial_events": []},
     ]
     columns = fetch_all(
         database_url,

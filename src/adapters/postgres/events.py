@@ -75,6 +75,7 @@ class _Table:
 _EVENTS = _Table("events", NEW_EVENTS, EVENT_COLUMNS)
 _INITIAL_EVENTS = _Table("initial_events", NEW_INITIAL_EVENTS, INITIAL_EVENT_COLUMNS)
 
+_CREATE_NEW = sql.SQL("; ").join([_EVENTS.create, _INITIAL_EVENTS.create])
 _ANALYZE_NEW = sql.SQL("ANALYZE {}, {}").format(
     sql.Identifier(NEW_EVENTS), sql.Identifier(NEW_INITIAL_EVENTS)
 )
@@ -154,6 +155,7 @@ class PostgresEventStore:
         with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
             allowances: dict[str, int] = dict(conn.execute(_LOCK_SITES, (sites,)).fetchall())
             candidates = self._candidates(rows, allowances, outcomes)
+            conn.execute(_CREATE_NEW)  # always: the rollup hook reads them, empty or not
             if candidates:
                 self._insert(conn, rows, candidates, allowances, outcomes)
             self._count(conn, rows, outcomes, rejected, allowances)
@@ -188,8 +190,6 @@ class PostgresEventStore:
     ) -> None:
         events = [i for i in candidates if not isinstance(rows[i], InitialEventRow)]
         initial = [i for i in candidates if isinstance(rows[i], InitialEventRow)]
-        conn.execute(_EVENTS.create)
-        conn.execute(_INITIAL_EVENTS.create)
         with conn.cursor().copy(_EVENTS.copy) as copy:
             for index in events:
                 copy.write_row(_event_values(rows[index]))
