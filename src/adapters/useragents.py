@@ -24,9 +24,6 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-from ua_parser import BasicResolver, CachingResolver, Parser, load_builtins, load_lazy_builtins
-from ua_parser.caching import Lru
-
 from analytics_core.enrichment import BOT, DeviceType, UserAgentInfo
 from analytics_core.limits import SESSION_ATTRIBUTE
 
@@ -57,8 +54,18 @@ PARSER_CACHE_SIZE = 2000
 CLASSIFICATION_CACHE_SIZE = 4096
 
 
-def build_parser() -> Parser:
-    """ua-parser with the fastest available backend and its LRU cache."""
+def build_parser() -> Any:
+    """ua-parser with the fastest available backend and its LRU cache (a `ua_parser.Parser`;
+    imported here, on first use, to keep ua-parser out of the cold start)."""
+    from ua_parser import (  # noqa: PLC0415
+        BasicResolver,
+        CachingResolver,
+        Parser,
+        load_builtins,
+        load_lazy_builtins,
+    )
+    from ua_parser.caching import Lru  # noqa: PLC0415
+
     if importlib.util.find_spec("ua_parser_rs") is not None:
         from ua_parser.regex import Resolver  # noqa: PLC0415  # only when the backend exists
 
@@ -117,12 +124,12 @@ def classify(user_agent: str, result: Any) -> UserAgentInfo:
 class UaParserUserAgents:
     """`UserAgentParser` over ua-parser, cached per user agent string; thread-safe."""
 
-    def __init__(self, parser: Parser | None = None) -> None:
+    def __init__(self, parser: Any = None) -> None:
         self._parser = parser
         self._lock = threading.Lock()
         self._cached = lru_cache(maxsize=CLASSIFICATION_CACHE_SIZE)(self._classify)
 
-    def _get_parser(self) -> Parser:
+    def _get_parser(self) -> Any:
         if self._parser is None:
             with self._lock:
                 if self._parser is None:

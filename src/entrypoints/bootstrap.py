@@ -179,7 +179,8 @@ class Services:
     def cold_forwarder(self) -> ColdForwarder:
         """The cold store's intake: the events / initial_events Firehose streams."""
 
-        return FirehoseColdForwarder.from_settings(self.settings, self.firehose)
+        # The client is made on the first forward: the cold start skips botocore's model.
+        return FirehoseColdForwarder.from_settings(self.settings, lambda: self.firehose)
 
     @cached_property
     def ingest_stream(self) -> IngestStream:

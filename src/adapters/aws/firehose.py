@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -129,12 +130,17 @@ def chunked(records: Sequence[bytes]) -> Iterator[list[bytes]]:
         yield chunk
 
 
+ClientSource = Callable[[], "FirehoseClient"]
+"""Makes the client on first use (a cold start then skips loading botocore's service model)."""
+
+
 class FirehoseColdForwarder:
-    """`ColdForwarder` on the two Iceberg Firehose streams."""
+    """`ColdForwarder` on the two Iceberg Firehose streams; `client` is a client or a
+    `ClientSource`."""
 
     def __init__(
         self,
-        client: FirehoseClient,
+        client: FirehoseClient | ClientSource,
         *,
         events_stream: str,
         initial_events_stream: str,
@@ -143,15 +149,22 @@ class FirehoseColdForwarder:
         sleep: Callable[[float], None] = time.sleep,
         parallel_calls: int = DEFAULT_PARALLEL_CALLS,
     ) -> None:
-        self._client = client
+        self._client_source = client
         self._parallel = max(1, parallel_calls)
         self._streams = {"events": events_stream, "initial_events": initial_events_stream}
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._sleep = sleep
 
+    @cached_property
+    def _client(self) -> FirehoseClient:
+        source = self._client_source
+        return source() if callable(source) else source
+
     @classmethod
-    def from_settings(cls, settings: Settings, client: FirehoseClient) -> FirehoseColdForwarder:
+    def from_settings(
+        cls, settings: Settings, client: FirehoseClient | ClientSource
+    ) -> FirehoseColdForwarder:
         """The streams named by `EVENTS_STREAM_NAME` and `INITIAL_EVENTS_STREAM_NAME`."""
         return cls(
             client,
