@@ -177,8 +177,12 @@ class Services:
 
     @cached_property
     def cold_forwarder(self) -> ColdForwarder:
-        """The cold store's intake: the events / initial_events Firehose streams."""
+        """The cold store's intake: the local Parquet lake when LOCAL_LAKE_DIR is set, else
+        the events / initial_events Firehose streams."""
+        if self.settings.local_lake_dir is not None:
+            from adapters.lake import LocalLakeColdForwarder  # noqa: PLC0415  # pyarrow: local only
 
+            return LocalLakeColdForwarder.from_settings(self.settings)
         # The client is made on the first forward: the cold start skips botocore's model.
         return FirehoseColdForwarder.from_settings(self.settings, lambda: self.firehose)
 
