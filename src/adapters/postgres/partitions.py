@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from adapters.postgres.pool import Pool, transaction
-from adapters.postgres.rollups import READ_MODEL_TABLES
+from adapters.postgres.rollups import READ_MODEL_TABLES, expire_read_model
 
 EVENT_TABLES = ("events", "initial_events")
 # The stats read model (rollups.py) is partitioned like the events and follows their days.
@@ -134,4 +134,6 @@ class PostgresEventPartitions:
                     (day,),
                 )
                 deleted += max(cursor.rowcount, 0)
+            if set(READ_MODEL_TABLES) <= set(self._tables):
+                expire_read_model(conn, day)  # the read model's per-session spans go too
         return deleted

@@ -12,13 +12,15 @@ by day like the event tables: `stats_daily` (per site, day, dimension and value)
 (per site and hour) and `stats_repeats` (the sessions seen again on a later day, which makes
 distinct visitors over a range exact). Maintenance works by session: the sessions the batch
 touched are recomputed from their raw rows before and after the batch, and the difference is
-added; `rebuild_rollups` computes the same from scratch. The SQL lives in the migration, as
-PL/pgSQL functions, so that one round trip does the work.
+added; `rebuild_rollups` computes the same from scratch. `stats_sessions` keeps each session's
+span of days so that only those days' partitions are read (0003_stats_sessions.sql). The SQL
+lives in the migrations, as PL/pgSQL functions, so that one round trip does the work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -41,3 +43,10 @@ def rebuild_rollups(conn: psycopg.Connection[Any], site_ids: Sequence[str] | Non
     conn.execute(
         "SELECT stats_rebuild(%s::text[])", (None if site_ids is None else list(site_ids),)
     )
+
+
+def expire_read_model(conn: psycopg.Connection[Any], before: date) -> int:
+    """Forget the day spans of sessions whose rows are all dated before `before` (the rollups
+    themselves go with their daily partitions); returns how many."""
+    row = conn.execute("SELECT stats_expire(%s)", (before,)).fetchone()
+    return int(row[0]) if row else 0
