@@ -1,0 +1,375 @@
+"""Query benchmark (not a test): dashboard queries on the hot store and on the local cold store.
+
+    .venv/bin/python bench/query.py [--events 1000000] [--days 30] [--sites 50] [--seed 42]
+                                    [--admin-url postgresql://postgres@127.0.0.1:5432/test]
+
+1. Generates the shared dataset (bench/dataset.py: 1,000,000 events over 30 days ending today,
+   50 sites, the big site holding 40%).
+2. Creates a throwaway database, applies the migrations, creates the days' partitions, loads
+   the rows with COPY except the window's last 20,000, rebuilds the read model
+   (`stats_rebuild`), then ingests the held-out rows the way the ingest transaction does
+   (temporary tables of the new rows, insert, `apply_rollups`), half in transactions of 500
+   rows and half in transactions of 5,000, and times the read-model maintenance.
+3. Writes the same rows to a local Parquet lake (one file per table and day).
+4. Times the dashboard queries for the big site over the whole window (2 warm-ups, 7 runs;
+   p50 and p95 by nearest rank) from PostgreSQL (read model), from the local lake (DuckDB),
+   and, for scale, from PostgreSQL's raw rows (1 warm-up, 3 runs); checks that the three give
+   identical answers (exact counts); prints the PostgreSQL plans.
+
+Results go to stdout and bench/out/query.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
+
+import dataset  # noqa: E402  # bench/dataset.py, found through the path above
+
+from adapters.lake import LocalStatsReader, ParquetLakeWriter  # noqa: E402
+from adapters.postgres.migrations import PostgresMigrator  # noqa: E402
+from adapters.postgres.partitions import PostgresEventPartitions  # noqa: E402
+from adapters.postgres.pool import open_pool  # noqa: E402
+from adapters.postgres.rollups import apply_rollups, rebuild_rollups  # noqa: E402
+from adapters.postgres.stats import PostgresStatsReader  # noqa: E402
+from analytics_core.ports import StatsReader  # noqa: E402
+from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS  # noqa: E402
+from analytics_core.stats import (  # noqa: E402
+    Dimension,
+    Filter,
+    Interval,
+    Metric,
+    Operator,
+    StatsQuery,
+)
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+HELD_OUT_ROWS = 20_000  # the window's last rows, ingested like the ingest path does
+BATCHES = (500, 5000)  # rows per ingest transaction: a small batch, and a 3 MiB Firehose batch
+
+
+def percentile(samples: list[float], share: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@contextmanager
+def throwaway_database(admin_url: str) -> Iterator[str]:
+    name = f"analytics_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(admin_url)
+    params["dbname"] = name
+    try:
+        yield make_conninfo(**params)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def copy_table(conn: psycopg.Connection[Any], target: str, table: pa.Table) -> None:
+    """COPY an Arrow table (CSV, header, NULL as an unquoted empty field)."""
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer)
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
+        sql.Identifier(target), columns
+    )
+    with conn.cursor().copy(statement) as copy:
+        copy.write(buffer.getvalue())
+
+
+def split_at(table: pa.Table, cutoff: datetime) -> tuple[pa.Table, pa.Table]:
+    """The rows before `cutoff` and the rest."""
+    moment = pa.scalar(cutoff, pa.timestamp("ms", tz="UTC"))
+    before = pc.less(table.column("timestamp"), moment)
+    return table.filter(before), table.filter(pc.invert(before))
+
+
+def ingest_batches(
+    url: str, rows: list[tuple[str, dict[str, Any]]], size: int
+) -> list[tuple[float, float, int]]:
+    """Insert the rows in order, `size` per transaction, as the ingest transaction does;
+    (apply_rollups ms, whole transaction ms, rows) per batch."""
+    timings = []
+    with psycopg.connect(url) as conn:
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            began = time.perf_counter()
+            with conn.transaction():
+                for table, columns, new in (
+                    ("events", EVENT_COLUMNS, "ingest_new_events"),
+                    ("initial_events", INITIAL_EVENT_COLUMNS, "ingest_new_initial_events"),
+                ):
+                    conn.execute(
+                        sql.SQL(
+                            "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
+                        ).format(sql.Identifier(new), sql.Identifier(table))
+                    )
+                    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+                    with conn.cursor().copy(
+                        sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(new), names)
+                    ) as copy:
+                        for kind, row in batch:
+                            if kind == table:
+                                copy.write_row([row.get(c) for c in columns])
+                    conn.execute(
+                        sql.SQL("INSERT INTO {} SELECT * FROM {}").format(
+                            sql.Identifier(table), sql.Identifier(new)
+                        )
+                    )
+                folded = time.perf_counter()
+                apply_rollups(conn)
+                applied = time.perf_counter()
+            total = (time.perf_counter() - began) * 1000
+            timings.append(((applied - folded) * 1000, total, len(batch)))
+    return timings
+
+
+def timed(run: Callable[[], object], warmups: int, runs: int) -> list[float]:
+    """Milliseconds of each of `runs` calls after `warmups` unmeasured ones."""
+    for _ in range(warmups):
+        run()
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def dashboard(site: str, start: date, end: date) -> dict[str, StatsQuery]:
+    """The dashboard's queries for one site over the window."""
+    both = (Metric.VISITORS, Metric.PAGEVIEWS)
+    return {
+        "totals": StatsQuery((site,), start, end),
+        "daily visitors+pageviews": StatsQuery(
+            (site,), start, end, metrics=both, interval=Interval.DAY
+        ),
+        "top pages": StatsQuery(
+            (site,), start, end, metrics=both, group_by=Dimension.PATHNAME, limit=10
+        ),
+        "top sources": StatsQuery((site,), start, end, group_by=Dimension.REFERER_DOMAIN, limit=10),
+        "countries": StatsQuery((site,), start, end, group_by=Dimension.COUNTRY, limit=250),
+        "devices": StatsQuery((site,), start, end, group_by=Dimension.DEVICE, limit=10),
+    }
+
+
+def drill_downs(site: str, start: date, end: date) -> dict[str, StatsQuery]:
+    """Two filtered queries: one the read model answers, one it cannot."""
+    us = (Filter(Dimension.COUNTRY, Operator.EQ, "US"),)
+    return {
+        "drill-down: country==US by day": StatsQuery(
+            (site,), start, end, interval=Interval.DAY, filters=us
+        ),
+        "drill-down: country==US top pages": StatsQuery(
+            (site,), start, end, group_by=Dimension.PATHNAME, limit=10, filters=us
+        ),
+    }
+
+
+def load(url: str, initial: pa.Table, events: pa.Table) -> dict[str, Any]:
+    """COPY all but the last rows, rebuild the read model, then ingest the rest in
+    transactions like the ingest path's, timing the read model's maintenance."""
+    stamps = pa.concat_arrays(
+        [initial.column("timestamp").combine_chunks(), events.column("timestamp").combine_chunks()]
+    )
+    ordered = pc.take(stamps, pc.array_sort_indices(stamps))
+    cutoff = ordered[len(stamps) - HELD_OUT_ROWS].as_py()
+    initial_bulk, initial_late = split_at(initial, cutoff)
+    events_bulk, events_late = split_at(events, cutoff)
+    with psycopg.connect(url) as conn:
+        began = time.perf_counter()
+        with conn.transaction():
+            copy_table(conn, "initial_events", initial_bulk)
+            copy_table(conn, "events", events_bulk)
+        copied = time.perf_counter() - began
+        began = time.perf_counter()
+        with conn.transaction():
+            rebuild_rollups(conn)
+        rebuilt = time.perf_counter() - began
+    late = [("initial_events", r) for r in initial_late.to_pylist()]
+    late += [("events", r) for r in events_late.to_pylist()]
+    late.sort(key=lambda item: item[1]["timestamp"])
+    half = len(late) // 2
+    write_path = {}
+    for size, part in zip(BATCHES, (late[:half], late[half:]), strict=True):
+        batches = ingest_batches(url, part, size)
+        applies = [b[0] for b in batches]
+        write_path[size] = {
+            "transactions": len(batches),
+            "apply_rollups_ms_p50": round(statistics.median(applies), 1),
+            "apply_rollups_ms_p95": round(percentile(applies, 0.95), 1),
+            "apply_rollups_us_per_row": round(1000 * sum(applies) / sum(b[2] for b in batches), 1),
+            "transaction_ms_p50": round(statistics.median(b[1] for b in batches), 1),
+        }
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        tables = (
+            "events",
+            "initial_events",
+            "stats_daily",
+            "stats_hourly",
+            "stats_repeats",
+            "stats_sessions",
+        )
+        rows = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # type: ignore[index]
+    return {
+        "copied_rows": initial_bulk.num_rows + events_bulk.num_rows,
+        "copy_s": round(copied, 1),
+        "rebuild_s": round(rebuilt, 1),
+        "rows": rows,
+        "write_path": write_path,
+    }
+
+
+def main() -> None:
+    """Run the benchmark (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "query.json")
+    args = parser.parse_args()
+    report: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "started": datetime.now(UTC).isoformat(),
+    }
+
+    end = datetime.now(UTC).date()
+    began = time.perf_counter()
+    initial, events, meta = dataset.generate(args.events, args.days, args.sites, args.seed, end)
+    start = date.fromisoformat(meta["start_date"])
+    big = meta["big_site_id"]
+    report["dataset"] = {
+        "events": meta["events_total"],
+        "sessions": initial.num_rows,
+        "sites": args.sites,
+        "window": [str(start), str(end)],
+        "big_site_events": meta["sites"][0]["events"],
+    }
+    print(
+        f"dataset: {meta['events_total']:,} events, {initial.num_rows:,} sessions, "
+        f"{args.sites} sites, {start}..{end}; big site {big}: "
+        f"{meta['sites'][0]['events']:,} events ({time.perf_counter() - began:.1f} s)"
+    )
+
+    with throwaway_database(args.admin_url) as url, tempfile.TemporaryDirectory() as lake_dir:
+        pool = open_pool(url, max_size=2, name="bench-query")
+        try:
+            PostgresMigrator(pool).migrate()
+            partitions = PostgresEventPartitions(pool)
+            day = start - timedelta(days=1)
+            while day <= end + timedelta(days=1):
+                partitions.create_day(day)
+                day += timedelta(days=1)
+            report["load"] = loaded = load(url, initial, events)
+            print(
+                f"load: COPY {loaded['copied_rows']:,} rows in {loaded['copy_s']} s, read-model "
+                f"rebuild {loaded['rebuild_s']} s; rows {loaded['rows']}"
+            )
+            for size, entry in loaded["write_path"].items():
+                print(
+                    f"write path: {entry['transactions']} ingest transactions of {size} rows: "
+                    f"apply_rollups p50 {entry['apply_rollups_ms_p50']} ms, "
+                    f"p95 {entry['apply_rollups_ms_p95']} ms, "
+                    f"{entry['apply_rollups_us_per_row']} us/row; "
+                    f"whole transaction p50 {entry['transaction_ms_p50']} ms"
+                )
+
+            began = time.perf_counter()
+            writer = ParquetLakeWriter(lake_dir)
+            writer.write_table("initial_events", initial)
+            writer.write_table("events", events)
+            files = sum(1 for _ in Path(lake_dir).rglob("*.parquet"))
+            print(f"lake: {files} files in {time.perf_counter() - began:.1f} s")
+
+            hot = PostgresStatsReader(pool)
+            raw = PostgresStatsReader(pool, use_rollups=False)
+            local = LocalStatsReader(lake_dir)
+            readers: list[tuple[str, StatsReader, int, int]] = [
+                ("postgres", hot, 2, 7),
+                ("local (DuckDB)", local, 2, 7),
+                ("postgres raw rows", raw, 1, 3),
+            ]
+            results: dict[str, dict[str, Any]] = {}
+            print(f"\n{'query':36} {'store':18} {'p50 ms':>8} {'p95 ms':>8}  path")
+            for name, query in {
+                **dashboard(big, start, end),
+                **drill_downs(big, start, end),
+            }.items():
+                answers = {}
+                results[name] = {}
+                for label, reader, warmups, runs in readers:
+                    samples = timed(lambda r=reader, q=query: r.read(q), warmups, runs)  # type: ignore[misc]
+                    answers[label] = reader.read(query)
+                    path = (
+                        "parquet"
+                        if reader is local
+                        else "read model"
+                        if reader is hot and hot.uses_rollups(query)
+                        else "raw rows"
+                    )
+                    p50, p95 = statistics.median(samples), percentile(samples, 0.95)
+                    results[name][label] = {
+                        "p50_ms": round(p50, 1),
+                        "p95_ms": round(p95, 1),
+                        "runs": runs,
+                        "path": path,
+                    }
+                    print(f"{name:36} {label:18} {p50:8.1f} {p95:8.1f}  {path}")
+                exact = len({repr(answer) for answer in answers.values()}) == 1
+                results[name]["identical_answers"] = exact
+                print(f"{'':36} {'same answer in all':18} {'yes' if exact else 'NO':>8}")
+            report["queries"] = results
+
+            print("\nPostgreSQL plans (EXPLAIN (ANALYZE, BUFFERS)) of the dashboard queries:")
+            plans = {}
+            with psycopg.connect(url) as conn:
+                for name, query in dashboard(big, start, end).items():
+                    text, params = hot.statement(query)
+                    explained = conn.execute(
+                        f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {text}", params
+                    )  # type: ignore[arg-type]
+                    plans[name] = [row[0] for row in explained.fetchall()]
+                    print(f"\n-- {name}\n" + "\n".join(plans[name]))
+            report["plans"] = plans
+        finally:
+            pool.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1, default=str))
+    print(f"\nwritten {args.out}")
+
+
+if __name__ == "__main__":
+    main()
