@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pyarrow as pa
@@ -315,7 +315,7 @@ def main() -> None:
             print(f"lake: {files} files in {time.perf_counter() - began:.1f} s")
 
             hot = PostgresStatsReader(pool)
-            raw = PostgresStatsReader(pool, use_rollups=False)
+            raw = PostgresStatsReader(pool, rollups=False, session_days=False)
             local = LocalStatsReader(lake_dir)
             readers: list[tuple[str, StatsReader, int, int]] = [
                 ("postgres", hot, 2, 7),
@@ -336,9 +336,7 @@ def main() -> None:
                     path = (
                         "parquet"
                         if reader is local
-                        else "read model"
-                        if reader is hot and hot.uses_rollups(query)
-                        else "raw rows"
+                        else str(cast("PostgresStatsReader", reader).plan(query))
                     )
                     p50, p95 = statistics.median(samples), percentile(samples, 0.95)
                     results[name][label] = {

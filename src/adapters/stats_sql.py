@@ -87,6 +87,14 @@ class Dialect(Enum):
             return f"date_trunc('{unit}', {expression})"
         return f"CAST(date_trunc('{unit}', {expression}) AS DATE)"
 
+    def distinct_sessions(self) -> str:
+        """The expression counting distinct sessions (site ids are ULIDs of fixed length, so
+        the concatenation is unambiguous); PostgreSQL compares it bytewise, faster than in its
+        locale."""
+        if self is Dialect.POSTGRES:
+            return 'count(DISTINCT (site_id || session_id) COLLATE "C")'
+        return "count(DISTINCT site_id || session_id)"
+
     def text_order(self, expression: str) -> str:
         """`expression` for ORDER BY in code-point order (PostgreSQL would use its locale)."""
         return f'{expression} COLLATE "C"' if self is Dialect.POSTGRES else expression
@@ -103,7 +111,7 @@ class Statement:
 _MARKER = re.compile(r"\{\{(\w+)\}\}")
 
 
-def _bind(template: str, values: Mapping[str, Any], dialect: Dialect) -> Statement:
+def bind(template: str, values: Mapping[str, Any], dialect: Dialect) -> Statement:
     """Replace each `{{name}}` marker, in textual order, by the dialect's positional marker."""
     parameters: list[Any] = []
 
@@ -135,8 +143,8 @@ def _column_of(dimension: Dimension) -> str:
     return dimension.value
 
 
-def build_statement(query: StatsQuery, dialect: Dialect) -> Statement:
-    """The statement answering `query` from raw event rows in `dialect`."""
+def query_values(query: StatsQuery) -> dict[str, Any]:
+    """The named values every statement binds (dates, limit, sites as `site_<n>`)."""
     values: dict[str, Any] = {
         "start": query.start_date,
         "end": query.end_date,
@@ -147,33 +155,41 @@ def build_statement(query: StatsQuery, dialect: Dialect) -> Statement:
         "limit": query.limit,
     }
     values.update({f"site_{n}": site for n, site in enumerate(query.site_ids)})
-    sites = ", ".join(f"{{{{site_{n}}}}}" for n in range(len(query.site_ids)))
-    initial_rows = _rows_of(
-        "initial_events",
-        ROW_COLUMNS + SESSION_COLUMNS,
-        f"site_id IN ({sites}) AND dt BETWEEN {{{{lookback}}}} AND {{{{lookahead}}}}",
-        dialect,
-    )
-    event_rows = _rows_of(
-        "events",
-        ROW_COLUMNS,
-        f"site_id IN ({sites}) AND dt BETWEEN {{{{start}}}} AND {{{{lookahead}}}}",
-        dialect,
-    )
-    row_list = ", ".join(ROW_COLUMNS)
-    initial_list = ", ".join(ROW_COLUMNS + SESSION_COLUMNS)
-    session_list = ", ".join(f"a.{c}" for c in SESSION_COLUMNS)
-    uid_order = dialect.text_order("event_uid")
-    epoch = dialect.epoch_ms('r."timestamp"')
+    return values
 
-    conditions = ["r.dt BETWEEN {{start}} AND {{end}}"]
+
+def site_markers(query: StatsQuery) -> str:
+    """`{{site_0}}, {{site_1}}, ...` for an IN list."""
+    return ", ".join(f"{{{{site_{n}}}}}" for n in range(len(query.site_ids)))
+
+
+def filter_conditions(
+    query: StatsQuery,
+    values: dict[str, Any],
+    *,
+    session: str,
+    event: str,
+    per_session: bool | None = None,
+) -> list[str]:
+    """One SQL condition per filter: session dimensions on `session`'s columns, pathname and
+    event on `event`'s; each value becomes the marker `filter_<n>`. `per_session` keeps only
+    the filters on session dimensions (True) or only the others (False)."""
+    conditions = []
     for n, item in enumerate(query.filters):
-        table = "a" if item.dimension.per_session else "r"
+        if per_session is not None and item.dimension.per_session is not per_session:
+            continue
+        table = session if item.dimension.per_session else event
         operator = "=" if item.operator is Operator.EQ else "IS DISTINCT FROM"
         conditions.append(f"{table}.{item.dimension.value} {operator} {{{{filter_{n}}}}}")
         values[f"filter_{n}"] = item.value
-    where = "\n        AND ".join(conditions)
+    return conditions
 
+
+def grouping_tail(query: StatsQuery, dialect: Dialect) -> str:
+    """`keyed`, `grouped` and the final SELECT over a CTE `facts` holding, per row:
+    site_id, session_id, dt, hour_of_day, pathname, event, the session dimensions, and the
+    weights events, pageviews, visits, bounces, visit_ms (a row may stand for several events,
+    as a session-day does)."""
     keys: list[str] = []  # the key columns of `keyed`
     selected = {
         "bucket_day": "CAST(NULL AS DATE)",
@@ -204,6 +220,64 @@ def build_statement(query: StatsQuery, dialect: Dialect) -> Statement:
         kinds.insert(0, f"WHEN grouping(group_value) = 0 THEN {KIND_BREAKDOWN}")
     kind = f"CASE {' '.join(kinds)} ELSE {KIND_TOTALS} END" if kinds else str(KIND_TOTALS)
     key_list = "".join(f",\n        {key}" for key in keys)
+    return f"""keyed AS (
+    SELECT site_id, session_id, events, pageviews, visits, bounces, visit_ms{key_list}
+    FROM facts
+),
+grouped AS (
+    SELECT {kind} AS kind,
+        {selected["bucket_day"]} AS bucket_day,
+        {selected["bucket_hour"]} AS bucket_hour,
+        {selected["group_value"]} AS group_value,
+        sum(events) AS events,
+        sum(pageviews) AS pageviews,
+        {dialect.distinct_sessions()} AS visitors,
+        sum(visits) AS visits,
+        sum(bounces) AS bounces,
+        sum(visit_ms) AS duration_ms
+    FROM keyed
+    GROUP BY GROUPING SETS ({", ".join(sets)})
+)
+SELECT kind, bucket_day, bucket_hour, group_value,
+    events, pageviews, visitors, visits, bounces, duration_ms
+FROM (
+    SELECT grouped.*,
+        row_number() OVER (
+            PARTITION BY kind
+            ORDER BY visitors DESC, {dialect.text_order("group_value")} ASC NULLS LAST
+        ) AS place
+    FROM grouped
+) AS ranked
+WHERE kind <> {KIND_BREAKDOWN} OR place <= {{{{limit}}}}
+ORDER BY kind, place"""  # noqa: S608  # whitelisted names, values as parameters
+
+
+def build_statement(query: StatsQuery, dialect: Dialect) -> Statement:
+    """The statement answering `query` from raw event rows in `dialect`."""
+    values = query_values(query)
+    sites = site_markers(query)
+    initial_rows = _rows_of(
+        "initial_events",
+        ROW_COLUMNS + SESSION_COLUMNS,
+        f"site_id IN ({sites}) AND dt BETWEEN {{{{lookback}}}} AND {{{{lookahead}}}}",
+        dialect,
+    )
+    event_rows = _rows_of(
+        "events",
+        ROW_COLUMNS,
+        f"site_id IN ({sites}) AND dt BETWEEN {{{{start}}}} AND {{{{lookahead}}}}",
+        dialect,
+    )
+    row_list = ", ".join(ROW_COLUMNS)
+    initial_list = ", ".join(ROW_COLUMNS + SESSION_COLUMNS)
+    session_list = ", ".join(f"a.{c}" for c in SESSION_COLUMNS)
+    uid_order = dialect.text_order("event_uid")
+    epoch = dialect.epoch_ms('r."timestamp"')
+    conditions = [
+        "r.dt BETWEEN {{start}} AND {{end}}",
+        *filter_conditions(query, values, session="a", event="r"),
+    ]
+    where = "\n        AND ".join(conditions)
 
     sql = f"""WITH initial_rows AS (
     {initial_rows}
@@ -253,9 +327,10 @@ visits AS (
 facts AS (
     SELECT r.site_id, r.session_id, r.dt, {dialect.hour('r."timestamp"')} AS hour_of_day,
         r.event, r.pathname, {session_list},
-        CASE WHEN r.event = {{{{pageview}}}} THEN 1 ELSE 0 END AS pageview,
-        CASE WHEN v.event_uid IS NULL THEN 0 ELSE 1 END AS visit,
-        CASE WHEN v.pageviews = 1 THEN 1 ELSE 0 END AS bounce,
+        1 AS events,
+        CASE WHEN r.event = {{{{pageview}}}} THEN 1 ELSE 0 END AS pageviews,
+        CASE WHEN v.event_uid IS NULL THEN 0 ELSE 1 END AS visits,
+        CASE WHEN v.pageviews = 1 THEN 1 ELSE 0 END AS bounces,
         coalesce(v.duration_ms, 0) AS visit_ms
     FROM all_rows AS r
     LEFT JOIN attribution AS a
@@ -265,37 +340,8 @@ facts AS (
         AND v.att_day = r.dt AND v.event_uid = r.event_uid
     WHERE {where}
 ),
-keyed AS (
-    SELECT site_id, session_id, pageview, visit, bounce, visit_ms{key_list}
-    FROM facts
-),
-grouped AS (
-    SELECT {kind} AS kind,
-        {selected["bucket_day"]} AS bucket_day,
-        {selected["bucket_hour"]} AS bucket_hour,
-        {selected["group_value"]} AS group_value,
-        count(*) AS events,
-        sum(pageview) AS pageviews,
-        count(DISTINCT site_id || session_id) AS visitors,
-        sum(visit) AS visits,
-        sum(bounce) AS bounces,
-        sum(visit_ms) AS duration_ms
-    FROM keyed
-    GROUP BY GROUPING SETS ({", ".join(sets)})
-)
-SELECT kind, bucket_day, bucket_hour, group_value,
-    events, pageviews, visitors, visits, bounces, duration_ms
-FROM (
-    SELECT grouped.*,
-        row_number() OVER (
-            PARTITION BY kind
-            ORDER BY visitors DESC, {dialect.text_order("group_value")} ASC NULLS LAST
-        ) AS place
-    FROM grouped
-) AS ranked
-WHERE kind <> {KIND_BREAKDOWN} OR place <= {{{{limit}}}}
-ORDER BY kind, place"""  # noqa: S608  # whitelisted names, values as parameters
-    return _bind(sql, values, dialect)
+{grouping_tail(query, dialect)}"""  # noqa: S608  # whitelisted names, values as parameters
+    return bind(sql, values, dialect)
 
 
 def _int(value: Any) -> int:

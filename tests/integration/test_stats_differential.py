@@ -25,7 +25,7 @@ from adapters.memory_stats import InMemoryStatsReader
 from adapters.postgres.migrations import PostgresMigrator
 from adapters.postgres.partitions import PostgresEventPartitions
 from adapters.postgres.pool import Pool, open_pool
-from adapters.postgres.stats import PostgresStatsReader, rollup_key
+from adapters.postgres.stats import Plan, PostgresStatsReader
 from analytics_core.stats import (
     MAX_HOURLY_RANGE_DAYS,
     Dimension,
@@ -51,8 +51,9 @@ class Stores:
     """The same data in every store."""
 
     def __init__(self, pool: Pool, lake: Path, dataset: Dataset) -> None:
-        self.rollups = PostgresStatsReader(pool)
-        self.raw = PostgresStatsReader(pool, use_rollups=False)
+        self.postgres = PostgresStatsReader(pool)
+        self.session_days = PostgresStatsReader(pool, rollups=False)
+        self.raw = PostgresStatsReader(pool, rollups=False, session_days=False)
         self.local = LocalStatsReader(lake)
         self.memory = InMemoryStatsReader()
         self.memory.add(dataset.events, dataset.initial_events)
@@ -61,8 +62,10 @@ class Stores:
         expected = self.memory.read(query)
         assert expected.totals.events > 0 or query.filters  # the range holds data
         assert self.local.read(query) == expected, "local"
-        assert self.rollups.read(query) == expected, "postgres"
-        if rollup_key(query) is not None:  # the read model answered: the raw rows agree too
+        assert self.postgres.read(query) == expected, "postgres"
+        if self.postgres.plan(query) is Plan.ROLLUPS:  # the session-day rows agree too
+            assert self.session_days.read(query) == expected, "postgres session days"
+        if query.filters or query.group_by in (None, Dimension.PATHNAME, Dimension.COUNTRY):
             assert self.raw.read(query) == expected, "postgres raw rows"
 
 

@@ -1,5 +1,5 @@
 """Acceptance 1: a small hand-built dataset gives the hand-computed value of every metric, from
-PostgreSQL (read model and raw rows), from the local cold store (DuckDB over Parquet, with
+PostgreSQL (rollups, session-day rows, raw rows), from the local cold store (DuckDB over Parquet, with
 duplicated files) and from the in-memory reference. See tests/support/stats_data.py for the
 sessions and the arithmetic."""
 
@@ -36,7 +36,7 @@ from analytics_core.stats import (
 )
 
 ALL = tuple(Metric)
-READERS = ("postgres-rollups", "postgres-raw", "local", "memory")
+READERS = ("postgres", "postgres-session-days", "postgres-raw", "local", "memory")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,9 @@ def reader(request: pytest.FixtureRequest, lake: Path) -> StatsReader:
         memory.add(HAND_EVENTS, HAND_INITIAL_EVENTS)
         return memory
     pool = request.getfixturevalue("loaded")
-    return PostgresStatsReader(pool, use_rollups=request.param == "postgres-rollups")
+    if request.param == "postgres-raw":
+        return PostgresStatsReader(pool, rollups=False, session_days=False)
+    return PostgresStatsReader(pool, rollups=request.param == "postgres")
 
 
 def ask(reader: StatsReader, **kwargs: object) -> dict[str, object]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-READ_MODEL_TABLES = ("stats_daily", "stats_hourly", "stats_repeats")
+READ_MODEL_TABLES = ("stats_daily", "stats_hourly", "stats_repeats", "stats_session_days")
 """The rollup tables; partitioned by `dt` with the event tables' partition names."""
 
 

@@ -15,12 +15,24 @@ One statement per query, so totals, timeseries and breakdown come from one snaps
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 import psycopg
 
 from adapters.postgres.pool import Pool, transaction
-from adapters.stats_sql import Dialect, build_statement, result_from_rows
+from adapters.stats_sql import (
+    SESSION_COLUMNS,
+    Dialect,
+    Statement,
+    bind,
+    build_statement,
+    filter_conditions,
+    grouping_tail,
+    query_values,
+    result_from_rows,
+    site_markers,
+)
 from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 from analytics_core.stats import Interval, Operator, StatsQuery, StatsResult
 
@@ -139,8 +151,74 @@ def rollup_statement(query: StatsQuery, key: tuple[str, str]) -> tuple[str, dict
     return "\nUNION ALL\n".join(parts), params
 
 
+def session_days_statement(query: StatsQuery) -> Statement:
+    """The statement answering `query` from `stats_session_days`: alone when only session
+    dimensions are involved (and the series is not hourly), else joined to the range's raw
+    events for their pathname, event and hour. Same result rows as the raw-row statement."""
+    values = query_values(query)
+    sites = site_markers(query)
+    session_filters = filter_conditions(query, values, session="d", event="r", per_session=True)
+    event_filters = filter_conditions(query, values, session="d", event="r", per_session=False)
+    days_where = " AND ".join(
+        [f"d.site_id IN ({sites})", "d.dt BETWEEN {{start}} AND {{end}}", *session_filters]
+    )
+    attributes = ", ".join(f"d.{c}" for c in SESSION_COLUMNS)
+    per_event = (
+        event_filters
+        or query.interval is Interval.HOUR
+        or (query.group_by is not None and not query.group_by.per_session)
+    )
+    if not per_event:
+        facts = f"""facts AS (
+    SELECT d.site_id, d.session_id, d.dt, CAST(NULL AS INTEGER) AS hour_of_day,
+        CAST(NULL AS TEXT) AS event, CAST(NULL AS TEXT) AS pathname, {attributes},
+        d.events, d.pageviews,
+        CASE WHEN d.visit_uid IS NULL THEN 0 ELSE 1 END AS visits,
+        CASE WHEN d.visit_bounce THEN 1 ELSE 0 END AS bounces,
+        d.visit_duration_ms AS visit_ms
+    FROM stats_session_days AS d
+    WHERE {days_where}
+),"""  # noqa: S608  # whitelisted names, values as parameters
+    else:
+        row_where = f"site_id IN ({sites}) AND dt BETWEEN {{{{start}}}} AND {{{{end}}}}"
+        visit = "r.is_initial = 1 AND r.event_uid = d.visit_uid"
+        facts = f"""event_rows AS (
+    SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid, 0 AS is_initial
+    FROM events WHERE {row_where}
+    UNION ALL
+    SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid, 1 AS is_initial
+    FROM initial_events WHERE {row_where}
+),
+facts AS (
+    SELECT r.site_id, r.session_id, r.dt, {Dialect.POSTGRES.hour('r."timestamp"')} AS hour_of_day,
+        r.event, r.pathname, {attributes},
+        1 AS events,
+        CASE WHEN r.event = {{{{pageview}}}} THEN 1 ELSE 0 END AS pageviews,
+        CASE WHEN {visit} THEN 1 ELSE 0 END AS visits,
+        CASE WHEN {visit} AND d.visit_bounce THEN 1 ELSE 0 END AS bounces,
+        CASE WHEN {visit} THEN d.visit_duration_ms ELSE 0 END AS visit_ms
+    FROM event_rows AS r
+    JOIN stats_session_days AS d
+        ON d.site_id = r.site_id AND d.session_id = r.session_id AND d.dt = r.dt
+    WHERE {" AND ".join([days_where, *event_filters])}
+),"""  # noqa: S608  # whitelisted names, values as parameters
+    return bind(f"WITH {facts}\n{grouping_tail(query, Dialect.POSTGRES)}", values, Dialect.POSTGRES)
+
+
+class Plan(StrEnum):
+    """How the hot store answers a query."""
+
+    ROLLUPS = "read model: rollups"
+    SESSION_DAYS = "read model: session days"
+    RAW_ROWS = "raw rows"
+
+
 class PostgresStatsReader:
-    """Stats from the hot store: the read model when it can answer, raw rows otherwise."""
+    """Stats from the hot store: the rollups when they can answer, else the session-day rows
+    (joined to the raw events when a pathname, event or hour is involved).
+
+    `rollups=False` and `session_days=False` turn plans off (tests and the benchmark compare
+    every plan with the raw-row statement the cold stores run)."""
 
     source = "postgres"
 
@@ -148,33 +226,42 @@ class PostgresStatsReader:
         self,
         pool: Pool,
         *,
-        use_rollups: bool = True,
+        rollups: bool = True,
+        session_days: bool = True,
         statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
     ) -> None:
         self._pool = pool
-        self._use_rollups = use_rollups
+        self._rollups = rollups
+        self._session_days = session_days
         self._timeout_ms = statement_timeout_ms
 
-    def uses_rollups(self, query: StatsQuery) -> bool:
-        """Whether the read model answers `query` (else the raw rows do)."""
-        return self._use_rollups and rollup_key(query) is not None
+    def plan(self, query: StatsQuery) -> Plan:
+        """The plan this reader uses for `query`."""
+        if self._rollups and rollup_key(query) is not None:
+            return Plan.ROLLUPS
+        return Plan.SESSION_DAYS if self._session_days else Plan.RAW_ROWS
 
     def statement(self, query: StatsQuery) -> tuple[str, Sequence[Any] | dict[str, Any]]:
         """The SQL and parameters this reader runs for `query` (benchmarks print its plan)."""
-        key = rollup_key(query) if self._use_rollups else None
-        if key is not None:
+        plan = self.plan(query)
+        if plan is Plan.ROLLUPS:
+            key = rollup_key(query)
+            assert key is not None  # noqa: S101  # the plan says so
             return rollup_statement(query, key)
-        statement = build_statement(query, Dialect.POSTGRES)
+        if plan is Plan.SESSION_DAYS:
+            statement = session_days_statement(query)
+        else:
+            statement = build_statement(query, Dialect.POSTGRES)
         return statement.sql, statement.parameters
 
     @staticmethod
-    def prepare(conn: psycopg.Connection[Any], *, raw_rows: bool) -> None:
-        """Planner settings for the statement, local to the transaction: the raw-row statement
-        joins CTEs and window results whose sizes PostgreSQL cannot estimate, and a nested loop
-        chosen on a guess of one row is quadratic; hash and merge joins are always right here.
-        JIT compilation (triggered by the cost estimates) takes longer than these queries run.
-        (A larger work_mem was measured too: no faster on a big site's month.)"""
-        if raw_rows:
+    def prepare(conn: psycopg.Connection[Any], plan: Plan) -> None:
+        """Planner settings for the statement, local to the transaction: the statements over
+        rows join CTEs and window results whose sizes PostgreSQL cannot estimate, and a nested
+        loop chosen on a guess of one row is quadratic; hash and merge joins are always right
+        there. JIT compilation (triggered by the cost estimates) takes longer than these
+        queries run. (A larger work_mem was measured too: no faster on a big site's month.)"""
+        if plan is not Plan.ROLLUPS:
             conn.execute(
                 "SELECT set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true)"
             )
@@ -184,7 +271,7 @@ class PostgresStatsReader:
         text, params = self.statement(query)
         try:
             with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
-                self.prepare(conn, raw_rows=not self.uses_rollups(query))
+                self.prepare(conn, self.plan(query))
                 rows = conn.execute(text, params).fetchall()
         except StoreUnavailableError as exc:
             if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):

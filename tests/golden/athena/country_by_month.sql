@@ -60,9 +60,10 @@ visits AS (
 facts AS (
     SELECT r.site_id, r.session_id, r.dt, hour(r."timestamp") AS hour_of_day,
         r.event, r.pathname, a.referer_domain, a.utm_source, a.utm_medium, a.utm_campaign, a.utm_content, a.utm_term, a.device, a.os, a.browser, a.country, a.region, a.city,
-        CASE WHEN r.event = ? THEN 1 ELSE 0 END AS pageview,
-        CASE WHEN v.event_uid IS NULL THEN 0 ELSE 1 END AS visit,
-        CASE WHEN v.pageviews = 1 THEN 1 ELSE 0 END AS bounce,
+        1 AS events,
+        CASE WHEN r.event = ? THEN 1 ELSE 0 END AS pageviews,
+        CASE WHEN v.event_uid IS NULL THEN 0 ELSE 1 END AS visits,
+        CASE WHEN v.pageviews = 1 THEN 1 ELSE 0 END AS bounces,
         coalesce(v.duration_ms, 0) AS visit_ms
     FROM all_rows AS r
     LEFT JOIN attribution AS a
@@ -73,7 +74,7 @@ facts AS (
     WHERE r.dt BETWEEN ? AND ?
 ),
 keyed AS (
-    SELECT site_id, session_id, pageview, visit, bounce, visit_ms,
+    SELECT site_id, session_id, events, pageviews, visits, bounces, visit_ms,
         date_trunc('month', dt) AS bucket_day,
         country AS group_value
     FROM facts
@@ -83,11 +84,11 @@ grouped AS (
         bucket_day AS bucket_day,
         CAST(NULL AS INTEGER) AS bucket_hour,
         group_value AS group_value,
-        count(*) AS events,
-        sum(pageview) AS pageviews,
+        sum(events) AS events,
+        sum(pageviews) AS pageviews,
         count(DISTINCT site_id || session_id) AS visitors,
-        sum(visit) AS visits,
-        sum(bounce) AS bounces,
+        sum(visits) AS visits,
+        sum(bounces) AS bounces,
         sum(visit_ms) AS duration_ms
     FROM keyed
     GROUP BY GROUPING SETS ((), (bucket_day), (group_value))
