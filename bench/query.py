@@ -182,15 +182,22 @@ def dashboard(site: str, start: date, end: date) -> dict[str, StatsQuery]:
 
 
 def drill_downs(site: str, start: date, end: date) -> dict[str, StatsQuery]:
-    """Two filtered queries: one the read model answers, one it cannot."""
+    """Filtered queries: one the rollups answer, the others the session-day rows."""
+
+    def query(**kwargs: Any) -> StatsQuery:
+        return StatsQuery((site,), start, end, **kwargs)
+
     us = (Filter(Dimension.COUNTRY, Operator.EQ, "US"),)
+    not_mobile = (Filter(Dimension.DEVICE, Operator.NE, "mobile"),)
     return {
-        "drill-down: country==US by day": StatsQuery(
-            (site,), start, end, interval=Interval.DAY, filters=us
+        "drill-down: country==US by day": query(interval=Interval.DAY, filters=us),
+        "drill-down: country==US top sources": query(
+            group_by=Dimension.REFERER_DOMAIN, limit=10, filters=us
         ),
-        "drill-down: country==US top pages": StatsQuery(
-            (site,), start, end, group_by=Dimension.PATHNAME, limit=10, filters=us
+        "drill-down: country==US top pages": query(
+            group_by=Dimension.PATHNAME, limit=10, filters=us
         ),
+        "drill-down: device!=mobile by day": query(interval=Interval.DAY, filters=not_mobile),
     }
 
 
@@ -237,6 +244,7 @@ def load(url: str, initial: pa.Table, events: pa.Table) -> dict[str, Any]:
             "stats_daily",
             "stats_hourly",
             "stats_repeats",
+            "stats_session_days",
             "stats_sessions",
         )
         rows = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # type: ignore[index]
