@@ -1,12 +1,15 @@
 """`StatsReader` on the hot store (PostgreSQL).
 
-Two plans, same answers:
-- the read model (`stats_daily`, `stats_hourly`, `stats_repeats`, see rollups.py) answers
-  queries without filters, or with a single `dimension==value` filter when the breakdown (if
-  any) is by that same dimension (and the interval is not hourly): a few thousand pre-summed
-  rows at most, whatever the traffic;
-- anything else runs the raw-row statement of `adapters.stats_sql` (the same shape as the cold
-  stores) over the event tables, pruned to the days the range needs.
+Plans, all with the same answers (see `Plan`):
+- the rollups (`stats_daily`, `stats_hourly`, `stats_repeats`, see rollups.py) answer queries
+  without filters, or with a single `dimension==value` filter when the breakdown (if any) is by
+  that same dimension (and the interval is not hourly): a few thousand pre-summed rows at most,
+  whatever the traffic;
+- the session-day rows (`stats_session_days`) answer the rest: alone when only session
+  dimensions are involved, joined to the range's raw events when a pathname, event name or hour
+  is;
+- the raw-row statement of `adapters.stats_sql` (the cold stores' shape) is the reference the
+  tests compare the others with (`rollups=False, session_days=False`).
 
 Everything is parameterised; the only names put into SQL come from the `Dimension` whitelist.
 One statement per query, so totals, timeseries and breakdown come from one snapshot.
