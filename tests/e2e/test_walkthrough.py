@@ -1,4 +1,4 @@
-"""Acceptance 4: the README's local walkthrough (docs/local.md) works as written.
+"""Acceptance 4: the README's local walkthrough (its "Run it locally" section) works as written.
 
 The test turns the walkthrough's `sh` blocks into one bash script and runs it in an empty
 folder with the project's `analytics` on PATH. HTML comments steer it: `walkthrough: skip`
@@ -25,7 +25,8 @@ from tests.e2e.stack import clean_environ
 
 pytestmark = pytest.mark.slow
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "local.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+SECTION = "## Run it locally in five minutes"
 _MARKER = re.compile(r"<!--\s*walkthrough:\s*(?P<action>[a-z-]+)\s*(?P<arg>.*?)\s*-->")
 PRELUDE = r"""
 set -euo pipefail
@@ -84,9 +85,17 @@ def walkthrough_script(markdown: str, port: int) -> str:
     return "\n".join(script) + "\n"
 
 
+def walkthrough_markdown() -> str:
+    """The README's walkthrough section: from its heading to the next section's."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    return text[start : end if end != -1 else len(text)]
+
+
 def test_the_walkthrough_parses_into_every_step() -> None:
     """The walkthrough starts the stack, stops it, and runs the commands it promises."""
-    script = walkthrough_script(DOC.read_text(), 18000)
+    script = walkthrough_script(walkthrough_markdown(), 18000)
     assert "analytics serve --port 18000" in script
     assert "stop_serve" in script
     assert "wait_for_log 'batch backed up for replay'" in script
@@ -100,7 +109,7 @@ def test_the_local_walkthrough_works_as_written(tmp_path: Path) -> None:
     command succeeds and the numbers come out as the walkthrough says."""
     port = free_port()
     script = tmp_path / "walkthrough.sh"
-    script.write_text(walkthrough_script(DOC.read_text(), port))
+    script.write_text(walkthrough_script(walkthrough_markdown(), port))
     bin_dir = str(Path(sys.executable).parent)
     env = clean_environ(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", COLUMNS="160")
     try:

@@ -132,5 +132,5 @@ class Database(Construct):
             "AwsSolutions-SMG4",
             "Warm Lambda containers cache the database password for their lifetime; automatic "
             "single-user rotation would break them between rotation and their next cold start. "
-            "docs/deploy.md describes the manual rotation procedure.",
+            "the README's deploy section describes the manual rotation procedure.",
         )

@@ -18,7 +18,7 @@ from typing import Any
 
 PLACEHOLDER_MARK = "PLACEHOLDER"
 
-# Context key -> default. The keys are the public interface of the app (docs/deploy.md).
+# Context key -> default. The keys are the public interface of the app (README, deploy section).
 DEFAULTS: Mapping[str, Any] = {
     "stack_name": "Analytics",
     "cognito_user_pool_id": "us-east-1_PLACEHOLDER",

@@ -72,7 +72,8 @@ class Streams(Construct):
             self.access_key,
             "AwsSolutions-SMG4",
             "Rotating the Firehose access key must be coordinated with processIngest's "
-            "containers, which cache it; docs/deploy.md gives the manual rotation procedure.",
+            "containers, which cache it; the README's deploy section gives the manual "
+            "rotation procedure.",
         )
 
         # --- events / initial_events: Iceberg -------------------------------------------

@@ -14,7 +14,8 @@ Within the transaction, in this order:
    an earlier delivery makes it fail on the unique key (event_uid, dt); then the savepoint is
    rolled back, the duplicates are removed from the temporary tables, and the insert runs
    again. Redeliveries are rare, so the common case pays for no duplicate check at all
-   (`INSERT ... ON CONFLICT DO NOTHING` costs about a third more; see docs/ingest.md).
+   (`INSERT ... ON CONFLICT DO NOTHING` costs about a third more; see the README's ingest
+   benchmark).
 5. The sites' allowances are charged with what was inserted, the outcome counters updated,
    the temporary tables (now exactly the inserted rows) analyzed, so that the planner knows
    their size, and `apply_rollups` folds them into the read model. Commit, or on any error
