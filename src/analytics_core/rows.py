@@ -10,7 +10,7 @@ integers within their column's range, `properties` JSON-safe (None when absent).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import attrs
@@ -43,6 +43,12 @@ SESSION_COLUMNS = (
     "screen_height",
 )
 INITIAL_EVENT_COLUMNS = EVENT_COLUMNS + SESSION_COLUMNS
+
+
+def iso_millis(moment: datetime) -> str:
+    """A moment as the wire formats write it: ISO-8601 in UTC with milliseconds and a `Z`
+    (`2026-11-25T11:39:34.123Z`): the cold rows' `timestamp`, the APIs' times."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @attrs.frozen

@@ -22,7 +22,7 @@ import cattrs
 
 from analytics_core.envelopes import ENVELOPE_VERSION, MAX_ENVELOPE_BYTES, Envelope
 from analytics_core.ids import is_ulid
-from entrypoints.api.schemas import iso_utc as iso_millis
+from analytics_core.rows import iso_millis
 
 GZIP_MAGIC = b"\x1f\x8b"
 

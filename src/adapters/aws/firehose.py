@@ -22,7 +22,6 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, InfrastructureError
-from analytics_core.rows import EventRow, InitialEventRow
+from analytics_core.rows import EventRow, InitialEventRow, iso_millis
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
@@ -82,11 +81,6 @@ class FirehoseIngestStream:
             ) from exc
         except BotoCoreError as exc:
             raise InfrastructureError(f"ingest stream unreachable: {type(exc).__name__}") from exc
-
-
-def iso_millis(moment: datetime) -> str:
-    """ISO-8601 in UTC with milliseconds and `Z`: `2026-11-25T11:39:34.123Z`."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # One encoder for every row: json.dumps with options builds a new encoder on each call.

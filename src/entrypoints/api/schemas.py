@@ -9,13 +9,13 @@ refused by name. Business rules (name length, domain syntax) stay in the core.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from analytics_core.errors import InvalidRequestError
+from analytics_core.rows import iso_millis
 from analytics_core.sites import Account, Site, SiteChanges, SiteDraft
 
 _T = TypeVar("_T")
@@ -146,11 +146,6 @@ def parse_account_changes(body: object) -> str:
     return value
 
 
-def iso_utc(moment: datetime) -> str:
-    """ISO-8601 in UTC with milliseconds and a `Z`: `2026-11-25T11:39:34.123Z`."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def site_json(site: Site) -> dict[str, object]:
     """A site as the API shows it."""
     return {
@@ -161,8 +156,8 @@ def site_json(site: Site) -> dict[str, object]:
         "plan": site.plan,
         "requestAllowance": site.request_allowance,
         "complianceLevel": int(site.compliance_level),
-        "createdAt": iso_utc(site.created_at),
-        "updatedAt": iso_utc(site.updated_at),
+        "createdAt": iso_millis(site.created_at),
+        "updatedAt": iso_millis(site.updated_at),
     }
 
 
@@ -171,6 +166,6 @@ def account_json(account: Account) -> dict[str, object]:
     return {
         "cognitoSub": account.cognito_sub,
         "emailNotifications": account.email_notifications.value,
-        "createdAt": iso_utc(account.created_at),
-        "updatedAt": iso_utc(account.updated_at),
+        "createdAt": iso_millis(account.created_at),
+        "updatedAt": iso_millis(account.updated_at),
     }
