@@ -19,7 +19,7 @@ from entrypoints import bootstrap, logs
 from entrypoints.local.commands import DataDirOption
 from entrypoints.local.commands import register as register_local_commands
 from entrypoints.local.stack import DEFAULT_DATA_DIR, local_services
-from entrypoints.operations import run_maintenance, run_migrations
+from entrypoints.operations import rebuild_read_model, run_maintenance, run_migrations
 
 app = typer.Typer(
     help="Privacy-first web analytics: operations and the local stack.", no_args_is_help=True
@@ -64,6 +64,32 @@ def partitions(
     try:
         with _services("analytics-partitions", data_dir) as services:
             summary = run_maintenance(services, days_ahead)
+    except AnalyticsError as exc:
+        raise _fail(exc) from exc
+    typer.echo(json.dumps(summary))
+
+
+@app.command("rebuild-stats")
+def rebuild_stats(
+    site: Annotated[
+        list[str] | None,
+        typer.Option("--site", help="Rebuild this site only (repeatable); default: every site."),
+    ] = None,
+    timeout: Annotated[
+        int, typer.Option(min=1, help="Statement timeout in seconds (a million rows: ~1 min).")
+    ] = 3600,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Recompute the hot store's read model (the dashboards' rollups) from the stored events.
+
+    Needed only after rows reached the event tables by another way than ingest (a restore, a
+    manual fix); ingest and replay keep it up to date themselves.
+    """
+    try:
+        with _services("analytics-rebuild-stats", data_dir) as services:
+            summary = rebuild_read_model(
+                services, site or None, statement_timeout_ms=timeout * 1000
+            )
     except AnalyticsError as exc:
         raise _fail(exc) from exc
     typer.echo(json.dumps(summary))

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
+from psycopg import sql
+
+from adapters.postgres.pool import transaction
+from adapters.postgres.rollups import READ_MODEL_TABLES, rebuild_rollups
+from analytics_core.errors import InvalidRequestError
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD, MaintenanceReport, maintain_partitions
 from analytics_core.privacy import expire_salts
 from entrypoints import logs
@@ -35,6 +42,46 @@ def run_maintenance(services: Services, days_ahead: int = DEFAULT_DAYS_AHEAD) ->
     summary = maintenance_summary(report)
     summary["expiredSalts"] = expire_salts(services.daily_salts, services.clock)
     return summary
+
+
+def rebuild_read_model(
+    services: Services, site_ids: Sequence[str] | None, *, statement_timeout_ms: int
+) -> dict[str, Any]:
+    """Recompute the hot store's read model from the raw rows, for `site_ids` (every site when
+    None), in one transaction: ingest for those sites waits meanwhile. For rows that reached the
+    event tables by another way than the ingest transaction (a restore, a manual fix).
+
+    Raises `InvalidRequestError` naming the first unknown site, before anything is done."""
+    started = time.perf_counter()
+    with transaction(services.pool, statement_timeout_ms=statement_timeout_ms) as conn:
+        if site_ids is not None:
+            known = {
+                site_id
+                for (site_id,) in conn.execute(
+                    "SELECT site_id FROM sites WHERE site_id = ANY(%s)", (list(site_ids),)
+                )
+            }
+            missing = [site_id for site_id in site_ids if site_id not in known]
+            if missing:
+                raise InvalidRequestError.for_field("site", f"no site {missing[0]}")
+        rebuild_rollups(conn, site_ids)
+        rows = {
+            table: _count(
+                conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+                ).fetchone()
+            )
+            for table in READ_MODEL_TABLES
+        }
+    return {
+        "sites": "all" if site_ids is None else list(site_ids),
+        "rows": rows,
+        "durationMs": round((time.perf_counter() - started) * 1000),
+    }
+
+
+def _count(row: tuple[Any, ...] | None) -> int:
+    return int(row[0]) if row else 0
 
 
 def run_migrations(services: Services) -> dict[str, Any]:
