@@ -14,6 +14,13 @@ one copy per `event_uid`.
 `ParquetLakeWriter` lays the files out (the forwarder, test fixtures and benchmarks use it),
 `LocalLakeColdForwarder` is the `ColdForwarder` of the local stack, and `LocalStatsReader`
 answers stats queries with the same SQL shape as Athena (`adapters.stats_sql`).
+
+Every delivery adds a file per table and day (the local stream delivers every few seconds), and
+a reader opens each file of the range, about a millisecond apiece; so the local stack merges
+each day's files into one every hour (`ParquetLakeWriter.compact_all`, like Iceberg's
+compaction). Compaction writes the merged file before it deletes the merged ones, so a reader
+sees every row at every moment (some twice, which it tolerates); a reader whose listed files
+were merged away meanwhile lists the folders again.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, 
 from analytics_core.stats import StatsQuery, StatsResult
 
 EVENTS = "events"
+_READ_ATTEMPTS = 3
 INITIAL_EVENTS = "initial_events"
 _TEXT = pa.string()
 _COLUMN_TYPES: dict[str, pa.DataType] = {
@@ -127,8 +135,26 @@ class ParquetLakeWriter:
         )
         (written,) = self.write_table(table, merged)
         for path in files:
-            path.unlink()
+            path.unlink(missing_ok=True)
         return written
+
+    def compact_all(self) -> dict[str, int]:
+        """Compact every table's day with more than one file; how many days and files."""
+        days = merged = 0
+        for table in SCHEMAS:
+            folder = self.root / table
+            if not folder.is_dir():
+                continue
+            for partition in sorted(folder.glob("dt=*")):
+                try:
+                    day = date.fromisoformat(partition.name.removeprefix("dt="))
+                except ValueError:
+                    continue  # not a folder of ours
+                before = len(list(partition.glob("*.parquet")))
+                if self.compact(table, day) is not None:
+                    days += 1
+                    merged += before
+        return {"days": days, "filesMerged": merged}
 
 
 class LocalLakeColdForwarder:
@@ -192,22 +218,34 @@ class LocalStatsReader:
     def read(self, query: StatsQuery) -> StatsResult:
         """Answer `query` from the lake files of the days it needs."""
         statement = build_statement(query, Dialect.DUCKDB)
-        try:
-            con = duckdb.connect(":memory:")
-            try:
-                con.execute("SET TimeZone = 'UTC'")
-                if self._threads is not None:
-                    con.execute(f"SET threads = {int(self._threads)}")
+        for attempt in range(1, _READ_ATTEMPTS + 1):
+            listed = {
+                table: lake_files(self.root, table, first, query.lookahead_date)
                 for table, first in (
                     (INITIAL_EVENTS, query.lookback_date),
                     (EVENTS, query.start_date),
-                ):
-                    self._register(
-                        con, table, lake_files(self.root, table, first, query.lookahead_date)
-                    )
-                rows = con.execute(statement.sql, list(statement.parameters)).fetchall()
-            finally:
-                con.close()
-        except duckdb.Error as exc:
-            raise StoreUnavailableError(f"local lake query failed: {exc}") from exc
-        return result_from_rows(rows)
+                )
+            }
+            try:
+                rows = self._execute(statement.sql, statement.parameters, listed)
+            except duckdb.Error as exc:
+                vanished = any(not Path(f).exists() for files in listed.values() for f in files)
+                if vanished and attempt < _READ_ATTEMPTS:
+                    continue  # compaction merged some away after the listing: list again
+                raise StoreUnavailableError(f"local lake query failed: {exc}") from exc
+            return result_from_rows(rows)
+        raise AssertionError  # pragma: no cover  # the loop returns or raises
+
+    def _execute(
+        self, sql: str, parameters: Sequence[Any], listed: dict[str, list[str]]
+    ) -> list[tuple[Any, ...]]:
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            if self._threads is not None:
+                con.execute(f"SET threads = {int(self._threads)}")
+            for table, files in listed.items():
+                self._register(con, table, files)
+            return con.execute(sql, list(parameters)).fetchall()
+        finally:
+            con.close()

@@ -7,13 +7,17 @@ import http.client
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.db import fetch_all
 
+from adapters.lake import LocalStatsReader, ParquetLakeWriter
 from adapters.local.firehose import Buffering
+from analytics_core.rows import EventRow
+from analytics_core.stats import StatsQuery
 from entrypoints.local.stack import LocalStack
 
 UA = (
@@ -127,3 +131,29 @@ def test_close_delivers_the_buffer_into_the_database(
         (site["siteId"],),
     )
     assert rows == [("/", "Safari")]
+
+
+def test_maintenance_merges_the_lake_files_of_each_day(stack: LocalStack) -> None:
+    """One file per delivery piles up; the stack's hourly maintenance leaves one per day and
+    table, with every row (the reader's answers unchanged)."""
+    assert stack.services is not None
+    root = Path(stack.services.settings.local_lake_dir or "")
+    assert root == stack.data.lake
+    assert stack.first_compaction_done.wait(timeout=30)  # so that only maintain_once can merge
+    writer = ParquetLakeWriter(root)
+    site = "01JDQ7ZK3M000000000000LK01"
+    moment = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    for n in range(4):
+        writer.write_rows(
+            [EventRow(f"01JDQ7ZK3M00000000000000E{n}", site, "s", moment, moment.date(), "pageview", "/", None)],
+            [],
+        )  # fmt: skip
+    folder = root / "events" / "dt=2026-11-24"
+    query = StatsQuery((site,), moment.date(), moment.date())
+    before = LocalStatsReader(root).read(query)
+    assert before.totals.pageviews == 4
+
+    stack.maintain_once()
+
+    assert len(list(folder.glob("*.parquet"))) == 1
+    assert LocalStatsReader(root).read(query) == before

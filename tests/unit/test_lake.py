@@ -7,13 +7,15 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import attrs
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from adapters import lake
 from adapters.lake import LocalLakeColdForwarder, LocalStatsReader, ParquetLakeWriter
 from analytics_core.config import Settings
-from analytics_core.errors import ColdForwardError, ConfigurationError
+from analytics_core.errors import ColdForwardError, ConfigurationError, StoreUnavailableError
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
 from analytics_core.stats import Counts, StatsQuery
 
@@ -127,3 +129,66 @@ def test_reader_needs_the_setting() -> None:
     """LocalStatsReader.from_settings names LOCAL_LAKE_DIR when it is missing."""
     with pytest.raises(ConfigurationError, match="LOCAL_LAKE_DIR"):
         LocalStatsReader.from_settings(Settings())
+
+
+def test_compact_all_merges_every_day_of_both_tables(tmp_path: Path) -> None:
+    """Every table's day with several files ends with one; a day with one file and folders
+    that are not days are left alone; the answers do not change."""
+    writer = ParquetLakeWriter(tmp_path)
+    for _ in range(3):
+        writer.write_rows([EVENT, NEXT_DAY], [INITIAL])
+    writer.write_rows([], [attrs.evolve(INITIAL, event_uid="01JDQ7ZK3M0000000000000I02", dt=date(2026, 11, 20))])  # fmt: skip
+    (tmp_path / "events" / "notes").mkdir()
+    query = StatsQuery((SITE,), date(2026, 11, 20), date(2026, 11, 25))
+    before = LocalStatsReader(tmp_path).read(query)
+
+    assert writer.compact_all() == {"days": 3, "filesMerged": 9}
+
+    counts = {
+        str(folder.relative_to(tmp_path)): len(list(folder.glob("*.parquet")))
+        for folder in tmp_path.glob("*/dt=*")
+    }
+    assert counts == {
+        "events/dt=2026-11-24": 1,
+        "events/dt=2026-11-25": 1,
+        "initial_events/dt=2026-11-24": 1,
+        "initial_events/dt=2026-11-20": 1,
+    }
+    assert LocalStatsReader(tmp_path).read(query) == before
+    assert writer.compact_all() == {"days": 0, "filesMerged": 0}
+
+
+def test_a_reader_racing_compaction_lists_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files merged away between the reader's listing and its read: the reader lists the
+    folders again and answers as if nothing had happened."""
+    writer = ParquetLakeWriter(tmp_path)
+    for _ in range(3):
+        writer.write_rows([EVENT], [INITIAL])
+    query = StatsQuery((SITE,), date(2026, 11, 24), date(2026, 11, 24))
+    expected = LocalStatsReader(tmp_path).read(query)
+
+    listings: list[list[str]] = []
+    real_listing = lake.lake_files
+
+    def list_then_compact(root: Path, table: str, first: date, last: date) -> list[str]:
+        files = real_listing(root, table, first, last)
+        listings.append(files)
+        if len(listings) == 2:  # both tables listed once: compaction strikes before the read
+            writer.compact_all()
+        return files
+
+    monkeypatch.setattr("adapters.lake.lake_files", list_then_compact)
+    assert LocalStatsReader(tmp_path).read(query) == expected
+    assert len(listings) == 4  # listed twice
+    assert len(listings[1]) == 3
+    assert len(listings[3]) == 1
+
+
+def test_a_broken_file_is_an_unavailable_store_not_a_retry_loop(tmp_path: Path) -> None:
+    """A file that is there but unreadable fails the read at once, with a clear error."""
+    ParquetLakeWriter(tmp_path).write_rows([EVENT], [])
+    (tmp_path / "events" / "dt=2026-11-24" / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(StoreUnavailableError, match="local lake query failed"):
+        LocalStatsReader(tmp_path).read(StatsQuery((SITE,), date(2026, 11, 24), date(2026, 11, 24)))

@@ -179,6 +179,8 @@ class LocalStack:
         self._serving: threading.Thread | None = None
         self._stop_maintenance = threading.Event()
         self._maintenance: threading.Thread | None = None
+        self._compacting = threading.Lock()  # one compaction at a time
+        self.first_compaction_done = threading.Event()  # the one at start (tests wait for it)
         self._closed = False
 
     @property
@@ -247,18 +249,48 @@ class LocalStack:
         )
         self._serving.start()
         self._maintenance = threading.Thread(
-            target=self._maintain, name="local-partitions", daemon=True
+            target=self._maintain, name="local-maintenance", daemon=True
         )
         self._maintenance.start()
 
     def _maintain(self) -> None:
-        """Keep the daily partitions coming, as the deployment's daily schedule does."""
+        """Merge the lake's files now (a restarted stack may have many), then every hour keep
+        the daily partitions coming, as the deployment's daily schedule does, and merge again."""
+        self.compact_lake()
+        self.first_compaction_done.set()
         while not self._stop_maintenance.wait(MAINTENANCE_EVERY_S):
-            try:
-                assert self.services is not None  # noqa: S101
-                run_maintenance(self.services)
-            except Exception:  # a failed run is retried next hour, as in AWS
-                logger.exception("partition maintenance failed")
+            self.maintain_once()
+
+    def maintain_once(self) -> None:
+        """One round of the hourly maintenance; a failure is logged and retried next hour."""
+        assert self.services is not None  # noqa: S101  # after start()
+        try:
+            run_maintenance(self.services)
+        except Exception:  # retried next hour, as in AWS
+            logger.exception("partition maintenance failed")
+        self.compact_lake()
+
+    def compact_lake(self) -> None:
+        """Merge each day's lake files (one per delivery) into one file, as Iceberg's
+        compaction would; readers keep working meanwhile (adapters/lake.py)."""
+        assert self.services is not None  # noqa: S101  # after start()
+        lake = self.services.settings.local_lake_dir
+        if not lake:
+            return  # the cold store is not the local lake
+        import pyarrow as pa  # noqa: PLC0415  # only the running stack needs it, not every command
+
+        from adapters.lake import ParquetLakeWriter  # noqa: PLC0415
+
+        try:
+            with self._compacting:
+                summary = ParquetLakeWriter(lake).compact_all()
+        except (OSError, pa.ArrowException):
+            logger.exception("lake compaction failed")
+            return
+        if summary["days"]:
+            logger.info(
+                "lake compacted: %d file(s) merged into %d", summary["filesMerged"], summary["days"]
+            )
 
     def close(self) -> None:
         """Stop taking requests, deliver what is buffered, release the database (once)."""
@@ -266,6 +298,8 @@ class LocalStack:
             return
         self._closed = True
         self._stop_maintenance.set()
+        if self._maintenance is not None:
+            self._maintenance.join()  # a compaction under way finishes first
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
