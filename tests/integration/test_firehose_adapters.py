@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
+from tests.support import aws as aws_support
+from tests.support.aws import REGION, delivered_json, fake_aws
 from tests.support.ingest import OTHER_SITE, SITE, uid
 
 from adapters.aws.firehose import (
@@ -26,53 +26,25 @@ from adapters.aws.firehose import (
 from analytics_core.errors import ColdForwardError, InfrastructureError
 from analytics_core.rows import EventRow, InitialEventRow
 
-REGION = "eu-west-1"
 BUCKET = "analytics-cold-stand-in"
 STAMP = datetime(2026, 11, 25, 11, 39, 34, 123000, tzinfo=UTC)
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws() -> Iterator[None]:
     """moto's in-process AWS with fake credentials."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with fake_aws():
         yield
 
 
 def create_stream(name: str) -> None:
     """A DirectPut stream writing to an S3 prefix named after it (the Iceberg stand-in)."""
-    s3 = boto3.client("s3", region_name=REGION)
-    if BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    boto3.client("firehose", region_name=REGION).create_delivery_stream(
-        DeliveryStreamName=name,
-        DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": f"arn:aws:s3:::{BUCKET}",
-            "Prefix": f"{name}/",
-        },
-    )
+    aws_support.create_stream(name, BUCKET)
 
 
 def delivered(prefix: str) -> list[dict[str, Any]]:
-    """Every JSON object written under the prefix (moto concatenates records)."""
-    s3 = boto3.client("s3", region_name=REGION)
-    decoder = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
-    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/").get("Contents", []):
-        text = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().decode()
-        position = 0
-        while position < len(text):
-            value, position = decoder.raw_decode(text, position)
-            found.append(value)
-    return found
+    """Every JSON object written under the prefix."""
+    return delivered_json(BUCKET, prefix)
 
 
 def event(number: int, **fields: Any) -> EventRow:

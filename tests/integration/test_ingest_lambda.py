@@ -7,10 +7,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import psycopg
 import pytest
-from moto import mock_aws
+from tests.support.aws import create_stream, delivered_objects, fake_aws
 from tests.support.db import fetch_all
 from tests.support.ingest import ACCESS_KEY, SITE, collect_event, firehose_event
 from tests.support.modules import lambda_module
@@ -20,41 +19,20 @@ from analytics_core.config import Env
 from analytics_core.errors import ConfigurationError
 from entrypoints.envelopes import decode_envelope
 
-REGION = "eu-west-1"
 BUCKET = "ingest-stand-in"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
+def aws() -> Iterator[None]:
+    with fake_aws():
         for name in ("IngestHttp", "events", "initial_events"):
-            boto3.client("firehose", region_name=REGION).create_delivery_stream(
-                DeliveryStreamName=name,
-                DeliveryStreamType="DirectPut",
-                ExtendedS3DestinationConfiguration={
-                    "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                    "BucketARN": f"arn:aws:s3:::{BUCKET}",
-                    "Prefix": f"{name}/",
-                },
-            )
+            create_stream(name, BUCKET)
         yield
 
 
 def records_of(stream: str) -> list[bytes]:
     """The records moto delivered for the stream (one object per PutRecord call here)."""
-    s3 = boto3.client("s3", region_name=REGION)
-    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{stream}/").get("Contents", [])
-    return [s3.get_object(Bucket=BUCKET, Key=i["Key"])["Body"].read() for i in listing]
+    return delivered_objects(BUCKET, stream)
 
 
 def test_collect_puts_the_envelope_into_the_ingest_stream(aws: None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
+from tests.support.aws import REGION, create_stream, delivered_json, fake_aws
 from tests.support.db import fetch_all
 from tests.support.ingest import (
     ACCESS_KEY,
@@ -36,38 +36,16 @@ from adapters.postgres.pool import Pool
 from analytics_core.config import Env
 from analytics_core.errors import ConfigurationError
 
-REGION = "eu-west-1"
 BUCKET = "cold-stand-in"
 OK = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "isBase64Encoded": False}
 
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            s3 = boto3.client("s3", region_name=REGION)
-            s3.create_bucket(
-                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-            )
-            for name in ("events", "initial_events"):
-                create_stream(name)
-            yield
-
-
-def create_stream(name: str) -> None:
-    boto3.client("firehose", region_name=REGION).create_delivery_stream(
-        DeliveryStreamName=name,
-        DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": f"arn:aws:s3:::{BUCKET}",
-            "Prefix": f"{name}/",
-        },
-    )
+    with fake_aws():
+        for name in ("events", "initial_events"):
+            create_stream(name, BUCKET)
+        yield
 
 
 def environment(database_url: str) -> dict[str, str]:
@@ -87,16 +65,7 @@ def module(aws: None, database_url: str) -> Iterator[ModuleType]:
 
 def forwarded(table: str) -> list[str]:
     """The event uids the cold stream has received (moto writes records at once)."""
-    s3 = boto3.client("s3", region_name=REGION)
-    decoder = json.JSONDecoder()
-    uids: list[str] = []
-    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{table}/").get("Contents", []):
-        text = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().decode()
-        position = 0
-        while position < len(text):
-            row, position = decoder.raw_decode(text, position)
-            uids.append(row["event_uid"])
-    return sorted(uids)
+    return sorted(row["event_uid"] for row in delivered_json(BUCKET, table))
 
 
 @pytest.fixture
@@ -235,7 +204,7 @@ def test_cold_store_failure_is_retried_by_redelivery(
     try:
         failed = module.handler(firehose_event(batch(1, 2)), None)
     finally:
-        create_stream("events")
+        create_stream("events", BUCKET)
     assert failed["statusCode"] == 503
     assert stored(database_url) == [uid(1), uid(2)]
     assert module.handler(firehose_event(batch(1, 2)), None)["statusCode"] == 200

@@ -1,0 +1,67 @@
+"""moto's in-process AWS for the tests: fake credentials, and Firehose DirectPut streams that
+write to an S3 prefix named after them (moto's stand-in for Iceberg and HTTP destinations),
+with what they delivered."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+REGION = "eu-west-1"
+
+
+@contextmanager
+def fake_aws() -> Iterator[None]:
+    """moto's in-process AWS with fake credentials in REGION (and no AWS_ENDPOINT_URL)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            yield
+
+
+def create_stream(name: str, bucket: str) -> None:
+    """A DirectPut stream writing to `bucket` under `name/` (the bucket made if missing)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("firehose", region_name=REGION).create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": f"{name}/",
+        },
+    )
+
+
+def delivered_objects(bucket: str, stream: str) -> list[bytes]:
+    """The objects the stream wrote (moto writes one per PutRecord/PutRecordBatch call)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{stream}/").get("Contents", [])
+    return [s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listing]
+
+
+def delivered_json(bucket: str, stream: str) -> list[Any]:
+    """Every JSON value the stream wrote (moto concatenates a call's records)."""
+    decoder = json.JSONDecoder()
+    found: list[Any] = []
+    for body in delivered_objects(bucket, stream):
+        text = body.decode()
+        position = 0
+        while position < len(text):
+            value, position = decoder.raw_decode(text, position)
+            found.append(value)
+    return found
