@@ -50,7 +50,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 import psycopg  # noqa: E402
 
 from adapters.postgres.events import _event_values, _initial_event_values  # noqa: E402
-from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS  # noqa: E402
+from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, iso_millis  # noqa: E402
 
 ACCESS_KEY = "bench-access-key"
 BATCH_BYTES = 3 * 1024 * 1024
@@ -124,7 +124,7 @@ def envelope(rng: random.Random, agents: list[str], weights: list[float]) -> byt
         "v": 1,
         "uid": ulid(rng, received),
         "site_id": site,
-        "received_at": received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "received_at": iso_millis(received),
         "payload": body,
         "ctx": {
             "ip": None,
