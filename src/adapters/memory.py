@@ -1,7 +1,8 @@
 """In-memory adapters: the fakes of the unit tests and a store for throwaway runs.
 
 They implement the same ports as the PostgreSQL adapters and pass the same contract tests
-(tests/contract), so a unit test that passes with them says something about production.
+(tests/integration/test_repository_contract.py), so a unit test that passes with them says
+something about production.
 """
 
 from __future__ import annotations
@@ -130,31 +131,27 @@ class InMemoryAccountRepository:
 
 
 class InMemoryEventPartitions:
-    """Partition bookkeeping without a database: which days exist, what was done."""
+    """Partition bookkeeping without a database: which days exist (no rows are kept, so none
+    ever sit outside a daily partition)."""
 
     def __init__(self, days: set[date] | None = None) -> None:
         self.days: set[date] = set(days or ())
-        self.default_rows: list[date] = []
 
     def existing_days(self) -> set[date]:
         """The days that have a partition."""
         return set(self.days)
 
     def create_day(self, day: date) -> None:
-        """Add the day (rows of that day in the default partition move in)."""
+        """Add the day."""
         self.days.add(day)
-        self.default_rows = [d for d in self.default_rows if d != day]
 
     def drop_day(self, day: date) -> None:
         """Remove the day."""
         self.days.discard(day)
 
-    def expire_before(self, day: date) -> int:
-        """Forget default-partition rows dated before `day`."""
-        kept = [d for d in self.default_rows if d >= day]
-        expired = len(self.default_rows) - len(kept)
-        self.default_rows = kept
-        return expired
+    def expire_before(self, day: date) -> int:  # noqa: ARG002  # the port's signature
+        """Nothing to delete: there are no rows outside daily partitions here."""
+        return 0
 
 
 class InMemorySiteConfigs:
@@ -194,8 +191,9 @@ class InMemoryEventStore:
         with self._lock:
             sites = {site.site_id: site for site in self._sites.all()}
             outcomes, new = self._classify(rows, sites)
+            new_site_ids = [rows[index].site_id for index in new]
             split = split_by_allowance(
-                [rows[index].site_id for index in new],
+                new_site_ids,
                 {site_id: site.request_allowance for site_id, site in sites.items()},
             )
             for position in split.admitted:
@@ -203,7 +201,7 @@ class InMemoryEventStore:
                 outcomes[new[position]] = Outcome.ACCEPTED
             for position in split.excess:
                 outcomes[new[position]] = Outcome.OVER_ALLOWANCE
-            for site_id, charge in split.charges([rows[index].site_id for index in new]).items():
+            for site_id, charge in split.charges(new_site_ids).items():
                 site = sites[site_id]
                 self._sites.put(
                     attrs.evolve(site, request_allowance=site.request_allowance - charge)

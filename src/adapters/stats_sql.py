@@ -28,7 +28,6 @@ from analytics_core.stats import (
     PAGEVIEW,
     SESSION_DIMENSIONS,
     Counts,
-    Dimension,
     Interval,
     Operator,
     StatsQuery,
@@ -138,11 +137,6 @@ def _rows_of(table: str, columns: Sequence[str], where: str, dialect: Dialect) -
     )
 
 
-def _column_of(dimension: Dimension) -> str:
-    """The `facts` column holding a dimension's value."""
-    return dimension.value
-
-
 def query_values(query: StatsQuery) -> dict[str, Any]:
     """The named values every statement binds (dates, limit, sites as `site_<n>`)."""
     values: dict[str, Any] = {
@@ -214,7 +208,7 @@ def grouping_tail(query: StatsQuery, dialect: Dialect) -> str:
             selected.update(bucket_day="bucket_day")
         kinds.append(f"WHEN grouping(bucket_day) = 0 THEN {KIND_TIMESERIES}")
     if query.group_by is not None:
-        keys.append(f"{_column_of(query.group_by)} AS group_value")
+        keys.append(f"{query.group_by.value} AS group_value")
         sets.append("(group_value)")
         selected.update(group_value="group_value")
         kinds.insert(0, f"WHEN grouping(group_value) = 0 THEN {KIND_BREAKDOWN}")

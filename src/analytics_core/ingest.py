@@ -106,7 +106,11 @@ class BatchResult:
     outcomes: tuple[Outcome, ...]
     events: tuple[EventRow, ...]
     initial_events: tuple[InitialEventRow, ...]
-    rows_written: int
+
+    @property
+    def rows_written(self) -> int:
+        """How many rows this delivery inserted: its accepted records."""
+        return self.outcomes.count(Outcome.ACCEPTED)
 
     def counts(self) -> dict[str, int]:
         """Records per outcome, every outcome present (zeros included)."""
@@ -240,7 +244,6 @@ def process_batch(records: Sequence[Envelope | None], ports: IngestPorts) -> Bat
         outcomes=tuple(outcomes),
         events=tuple(events),
         initial_events=tuple(initial_events),
-        rows_written=sum(1 for outcome in stored if outcome is Outcome.ACCEPTED),
     )
 
 

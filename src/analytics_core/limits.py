@@ -50,16 +50,23 @@ def optional_text(value: object, limit: int) -> str | None:
     return cleaned or None
 
 
-def screen_dimension(value: object) -> int | None:
-    """A screen width or height: a non-negative integer, clamped to SMALLINT; else None."""
+def finite_number(value: object) -> int | float | None:
+    """`value` when it is a JSON number (an integer or a finite float, not a boolean); else
+    None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    number = int(value)
-    if number < 0:
+    return value
+
+
+def screen_dimension(value: object) -> int | None:
+    """A screen width or height: a non-negative integer, clamped to SMALLINT; else None."""
+    number = finite_number(value)
+    if number is None:
         return None
-    return min(number, SMALLINT_MAX)
+    whole = int(number)
+    return None if whole < 0 else min(whole, SMALLINT_MAX)
 
 
 def clean_properties(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ lone surrogates) but not yet cut: the compliance filter works on the whole text 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -21,7 +20,7 @@ import attrs
 from analytics_core.domains import host_matches, request_host
 from analytics_core.envelopes import RequestContext
 from analytics_core.ids import is_ulid
-from analytics_core.limits import clean_text
+from analytics_core.limits import clean_text, finite_number
 
 MAX_CLOCK_SKEW = timedelta(hours=24)
 _MAX_CLOCK_SKEW_MS = MAX_CLOCK_SKEW.total_seconds() * 1000
@@ -66,14 +65,6 @@ def _text(value: object) -> str | None:
     return clean_text(value, _MAX_INPUT_TEXT)
 
 
-def _epoch_ms(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _mapping(value: object) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
@@ -94,7 +85,7 @@ def parse_payload(payload: Mapping[str, Any]) -> Payload | None:
         session_id=session_id,
         event=event,
         pathname=pathname or "/",
-        timestamp_ms=_epoch_ms(payload.get("timestamp")),
+        timestamp_ms=finite_number(payload.get("timestamp")),
         properties=_mapping(payload.get("properties")),
         referrer=_text(payload.get("referrer")),
         url=_text(payload.get("url")),

@@ -2,9 +2,11 @@
 
 `build(settings, **overrides)` returns a `Services` whose parts are created on first use, so a
 handler builds only what it needs and nothing touches the network here: the pool connects on
-the first query, the database secret is read on the first connection. A part that needs a
-missing setting raises `ConfigurationError` when the handler factory asks for it, which is
-at cold start. Tests pass ready-made parts (fakes) as keyword overrides.
+the first query, the database secret is read on the first connection. Adapters are imported
+on first use as well, so that a cold start loads only the libraries its handler needs (the
+collect endpoint, which has no database, never loads psycopg). A part that needs a missing
+setting raises `ConfigurationError` when the handler factory asks for it, which is at cold
+start. Tests pass ready-made parts (fakes) as keyword overrides.
 """
 
 from __future__ import annotations
@@ -24,13 +26,6 @@ from adapters.aws.firehose import (
 )
 from adapters.aws.secrets import SecretsManagerReader
 from adapters.ids import new_ulid
-from adapters.postgres.events import PostgresEventStore
-from adapters.postgres.migrations import PostgresMigrator
-from adapters.postgres.partitions import PostgresEventPartitions
-from adapters.postgres.pool import Pool, SecretReader, conninfo_factory, open_pool
-from adapters.postgres.salts import PostgresDailySalts
-from adapters.postgres.site_configs import PostgresSiteConfigs
-from adapters.postgres.sites import PostgresAccountRepository, PostgresSiteRepository
 from analytics_core.config import DatabaseUrl, Env, Settings
 from analytics_core.errors import ConfigurationError
 from analytics_core.ingest import IngestPorts
@@ -53,11 +48,16 @@ from analytics_core.ports import (
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
 
+    from adapters.postgres.migrations import PostgresMigrator
+    from adapters.postgres.pool import Pool, SecretReader
+
 # Firehose calls fail fast: the collect endpoint answers 503 rather than hang, and the cold
 # forwarder has its own retries of refused entries.
 FIREHOSE_CLIENT_CONFIG = Config(
     connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
 )
+# Connections per pool: a Lambda container serves one request at a time.
+DEFAULT_POOL_SIZE = 2
 
 
 def utc_now() -> datetime:
@@ -69,10 +69,16 @@ class Services:
     """Everything the entrypoints use, created lazily and at most once per container."""
 
     def __init__(
-        self, settings: Settings, *, application: str = "analytics", **overrides: Any
+        self,
+        settings: Settings,
+        *,
+        application: str = "analytics",
+        pool_size: int = DEFAULT_POOL_SIZE,
+        **overrides: Any,
     ) -> None:
         self.settings = settings
         self.application = application
+        self.pool_size = pool_size
         for name, value in overrides.items():
             if not isinstance(getattr(type(self), name, None), cached_property):
                 raise TypeError(f"unknown service {name!r}")
@@ -91,12 +97,14 @@ class Services:
 
     @cached_property
     def pool(self) -> Pool:
-        """The PostgreSQL pool (connects on first use)."""
+        """The PostgreSQL pool of `pool_size` connections (connects on first use)."""
+        from adapters.postgres.pool import conninfo_factory, open_pool  # noqa: PLC0415
 
         database = self.settings.database()
         read_secret = None if isinstance(database, DatabaseUrl) else self.secrets
         return open_pool(
             conninfo_factory(database, read_secret, application=self.application),
+            max_size=self.pool_size,
             name=self.application,
         )
 
@@ -109,24 +117,28 @@ class Services:
     @cached_property
     def sites(self) -> SiteRepository:
         """Sites, scoped by owner."""
+        from adapters.postgres.sites import PostgresSiteRepository  # noqa: PLC0415
 
         return PostgresSiteRepository(self.pool)
 
     @cached_property
     def accounts(self) -> AccountRepository:
         """Account preferences."""
+        from adapters.postgres.sites import PostgresAccountRepository  # noqa: PLC0415
 
         return PostgresAccountRepository(self.pool)
 
     @cached_property
     def migrator(self) -> PostgresMigrator:
         """The migration runner over `sql/migrations`."""
+        from adapters.postgres.migrations import PostgresMigrator  # noqa: PLC0415
 
         return PostgresMigrator(self.pool)
 
     @cached_property
     def partitions(self) -> EventPartitions:
         """The event tables' daily partitions."""
+        from adapters.postgres.partitions import PostgresEventPartitions  # noqa: PLC0415
 
         return PostgresEventPartitions(self.pool)
 
@@ -135,18 +147,21 @@ class Services:
     @cached_property
     def site_configs(self) -> SiteConfigs:
         """Sites' ingest configuration, cached for a minute per container."""
+        from adapters.postgres.site_configs import PostgresSiteConfigs  # noqa: PLC0415
 
         return PostgresSiteConfigs(self.pool, self.clock)
 
     @cached_property
     def event_store(self) -> EventStore:
         """The hot store's intake: one transaction per batch."""
+        from adapters.postgres.events import PostgresEventStore  # noqa: PLC0415
 
         return PostgresEventStore(self.pool)
 
     @cached_property
     def daily_salts(self) -> DailySalts:
         """The random daily salts of compliance level 0."""
+        from adapters.postgres.salts import PostgresDailySalts  # noqa: PLC0415
 
         return PostgresDailySalts(self.pool, self.clock)
 
@@ -252,6 +267,12 @@ class Services:
             pool.close()
 
 
-def build(settings: Settings, *, application: str = "analytics", **overrides: Any) -> Services:
+def build(
+    settings: Settings,
+    *,
+    application: str = "analytics",
+    pool_size: int = DEFAULT_POOL_SIZE,
+    **overrides: Any,
+) -> Services:
     """The services for `settings`; keyword overrides replace parts (tests, local stack)."""
-    return Services(settings, application=application, **overrides)
+    return Services(settings, application=application, pool_size=pool_size, **overrides)

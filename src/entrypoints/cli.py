@@ -28,24 +28,21 @@ app = typer.Typer(
 
 @contextlib.contextmanager
 def _services(application: str, data_dir: Path) -> Iterator[bootstrap.Services]:
-    # DATABASE_URL, else the embedded server of --data-dir, as every command finds it.
-    with local_services(data_dir, application=application, migrate=False) as services:
-        yield services
-
-
-def _fail(exc: AnalyticsError) -> typer.Exit:
-    typer.secho(f"error: {exc.message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
+    # DATABASE_URL, else the embedded server of --data-dir, as every command finds it; an
+    # error of the product's tree, there or in the block, ends the command.
+    try:
+        with local_services(data_dir, application=application, migrate=False) as services:
+            yield services
+    except AnalyticsError as exc:
+        typer.secho(f"error: {exc.message}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from exc
 
 
 @app.command()
 def migrate(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
     """Apply pending SQL migrations, then create the coming days' partitions."""
-    try:
-        with _services("analytics-migrate", data_dir) as services:
-            summary = run_migrations(services)
-    except AnalyticsError as exc:
-        raise _fail(exc) from exc
+    with _services("analytics-migrate", data_dir) as services:
+        summary = run_migrations(services)
     applied = summary["applied"]
     typer.echo(
         f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
@@ -61,11 +58,8 @@ def partitions(
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
     """Create the coming days' partitions and drop those past HOT_RETENTION_DAYS."""
-    try:
-        with _services("analytics-partitions", data_dir) as services:
-            summary = run_maintenance(services, days_ahead)
-    except AnalyticsError as exc:
-        raise _fail(exc) from exc
+    with _services("analytics-partitions", data_dir) as services:
+        summary = run_maintenance(services, days_ahead)
     typer.echo(json.dumps(summary))
 
 
@@ -85,13 +79,8 @@ def rebuild_stats(
     Needed only after rows reached the event tables by another way than ingest (a restore, a
     manual fix); ingest and replay keep it up to date themselves.
     """
-    try:
-        with _services("analytics-rebuild-stats", data_dir) as services:
-            summary = rebuild_read_model(
-                services, site or None, statement_timeout_ms=timeout * 1000
-            )
-    except AnalyticsError as exc:
-        raise _fail(exc) from exc
+    with _services("analytics-rebuild-stats", data_dir) as services:
+        summary = rebuild_read_model(services, site or None, statement_timeout_ms=timeout * 1000)
     typer.echo(json.dumps(summary))
 
 

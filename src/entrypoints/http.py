@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
+def request_headers(event: Event) -> dict[str, str]:
+    """The event's headers, names lower-cased (as HTTP API payload 2.0 sends them)."""
+    return {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+
+
 @attrs.frozen
 class ApiRequest:
     """The parts of an HTTP API event the handlers use; header names lower-cased."""
@@ -72,7 +77,7 @@ class ApiRequest:
             path=str(event.get("rawPath") or http.get("path") or "/"),
             path_parameters=dict(path_parameters or event.get("pathParameters") or {}),
             query=dict(event.get("queryStringParameters") or {}),
-            headers={str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()},
+            headers=request_headers(event),
             body=body,
             claims=claims if isinstance(claims, Mapping) else {},
             request_id=str(context.get("requestId") or ""),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import sql
@@ -18,6 +18,9 @@ from entrypoints import logs
 from entrypoints.bootstrap import Services
 
 logger = logging.getLogger(__name__)
+
+ScheduledHandler = Callable[[object, object], dict[str, Any]]
+"""A Lambda handler that ignores its event and returns the operation's summary."""
 
 
 def maintenance_summary(report: MaintenanceReport) -> dict[str, Any]:
@@ -95,25 +98,26 @@ def run_migrations(services: Services) -> dict[str, Any]:
     }
 
 
-def make_migrate_handler(services: Services) -> Any:
+def make_migrate_handler(services: Services) -> ScheduledHandler:
     """The deploy-time migrate handler: raises on failure so that the deploy fails."""
     services.migrator  # noqa: B018  # fail at cold start when the database is not configured
-
-    def handle(_event: object, _context: object) -> dict[str, Any]:
-        summary = run_migrations(services)
-        logs.log_json(logger, "migrated", **summary)
-        return summary
-
-    return handle
+    return _logged_handler(services, run_migrations, "migrated")
 
 
-def make_maintenance_handler(services: Services) -> Any:
+def make_maintenance_handler(services: Services) -> ScheduledHandler:
     """The daily partition-maintenance handler (the schedule's event is ignored)."""
     services.partitions  # noqa: B018  # fail at cold start when the database is not configured
+    return _logged_handler(services, run_maintenance, "partitions maintained")
+
+
+def _logged_handler(
+    services: Services, operation: Callable[[Services], dict[str, Any]], message: str
+) -> ScheduledHandler:
+    """A handler running `operation` and logging its summary as one JSON line."""
 
     def handle(_event: object, _context: object) -> dict[str, Any]:
-        summary = run_maintenance(services)
-        logs.log_json(logger, "partitions maintained", **summary)
+        summary = operation(services)
+        logs.log_json(logger, message, **summary)
         return summary
 
     return handle

@@ -29,8 +29,8 @@ import attrs
 from analytics_core.errors import InfrastructureError
 from analytics_core.failures import ReplayTally, StoredObject, chunks
 from analytics_core.ports import FailureObjectStore
+from entrypoints.envelopes import GZIP_MAGIC
 
-GZIP_MAGIC = b"\x1f\x8b"
 MAX_OBJECT_BYTES = 256 * 1024 * 1024  # decompressed; a backed-up batch is a few MiB
 DEFAULT_CHUNK = 500
 

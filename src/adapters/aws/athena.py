@@ -107,21 +107,20 @@ class AthenaStatsReader:
 
         cursor: Cursor = self._connection.cursor(on_poll=check_deadline)
         try:
-            try:
-                cursor.execute(
-                    statement.sql,
-                    parameters,
-                    paramstyle="qmark",
-                    work_group=self._work_group,
-                    s3_staging_dir=self._output_location,
-                )
-            except _DeadlinePassedError:
-                self._cancel(cursor)
-                raise QueryTimeoutError(
-                    f"Athena query {cursor.query_id} passed its {self._deadline_s:g} s deadline "
-                    "and was cancelled"
-                ) from None
+            cursor.execute(
+                statement.sql,
+                parameters,
+                paramstyle="qmark",
+                work_group=self._work_group,
+                s3_staging_dir=self._output_location,
+            )
             rows = cast("list[tuple[Any, ...]]", cursor.fetchall())  # a tuple cursor
+        except _DeadlinePassedError:  # raised by check_deadline while execute polls
+            self._cancel(cursor)
+            raise QueryTimeoutError(
+                f"Athena query {cursor.query_id} passed its {self._deadline_s:g} s deadline "
+                "and was cancelled"
+            ) from None
         except AthenaError as exc:
             raise StoreUnavailableError(
                 f"Athena query {cursor.query_id or '(not started)'} did not succeed: {exc}"

@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import attrs
 from botocore.exceptions import BotoCoreError, ClientError
 
 from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, InfrastructureError
-from analytics_core.rows import EventRow, InitialEventRow, iso_millis
+from analytics_core.rows import (
+    EVENT_COLUMNS,
+    INITIAL_EVENT_COLUMNS,
+    EventRow,
+    InitialEventRow,
+    iso_millis,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
@@ -85,10 +90,7 @@ class FirehoseIngestStream:
 
 # One encoder for every row: json.dumps with options builds a new encoder on each call.
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_FIELDS = {
-    EventRow: tuple(field.name for field in attrs.fields(EventRow)),
-    InitialEventRow: tuple(field.name for field in attrs.fields(InitialEventRow)),
-}
+_FIELDS = {EventRow: EVENT_COLUMNS, InitialEventRow: INITIAL_EVENT_COLUMNS}
 
 
 def cold_row(row: EventRow) -> dict[str, Any]:
@@ -145,7 +147,8 @@ class FirehoseColdForwarder:
     ) -> None:
         self._client_source = client
         self._parallel = max(1, parallel_calls)
-        self._streams = {"events": events_stream, "initial_events": initial_events_stream}
+        self._events_stream = events_stream
+        self._initial_events_stream = initial_events_stream
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._sleep = sleep
@@ -170,39 +173,45 @@ class FirehoseColdForwarder:
         self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]
     ) -> None:
         """Deliver every row, or raise `ColdForwardError` saying how many were refused."""
-        batches: Mapping[str, Sequence[EventRow]] = {
-            "events": events,
-            "initial_events": initial_events,
-        }
+        streams = (
+            (self._events_stream, events),
+            (self._initial_events_stream, initial_events),
+        )
         calls = [
-            (self._streams[table], chunk)
-            for table, rows in batches.items()
+            (stream, chunk)
+            for stream, rows in streams
             for chunk in chunked([encode_cold_row(row) for row in rows])
         ]
-        if len(calls) <= 1 or self._parallel == 1:
-            refused = sum(self._send(stream, chunk) for stream, chunk in calls)
+        if not calls:
+            return
+        # Made here, once: the workers must not create it concurrently (boto3's default
+        # session is not thread-safe, and cached_property has no lock since Python 3.12).
+        client = self._client
+        if len(calls) == 1 or self._parallel == 1:
+            refused = sum(self._send(client, stream, chunk) for stream, chunk in calls)
         else:
             with ThreadPoolExecutor(min(self._parallel, len(calls))) as pool:
-                refused = sum(pool.map(lambda call: self._send(*call), calls))
+                refused = sum(pool.map(lambda call: self._send(client, *call), calls))
         if refused:
             raise ColdForwardError(
                 f"Firehose refused {refused} row(s) after {self._attempts} attempts", refused
             )
 
-    def _send(self, stream: str, records: list[bytes]) -> int:
+    def _send(self, client: FirehoseClient, stream: str, records: list[bytes]) -> int:
         """Send one chunk, resending refused entries; returns how many were never accepted."""
         pending = records
         for attempt in range(self._attempts):
             if attempt:
                 self._sleep(self._backoff_s * 2 ** (attempt - 1))
             try:
-                response = self._client.put_record_batch(
+                response = client.put_record_batch(
                     DeliveryStreamName=stream, Records=[{"Data": data} for data in pending]
                 )
             except ClientError as exc:
-                if _error_code(exc) not in _RETRYABLE_CODES:
+                code = _error_code(exc)
+                if code not in _RETRYABLE_CODES:
                     raise ColdForwardError(
-                        f"Firehose stream {stream} refused the batch: {_error_code(exc)}",
+                        f"Firehose stream {stream} refused the batch: {code}",
                         len(pending),
                     ) from exc
                 continue  # the whole call failed: all of `pending` again

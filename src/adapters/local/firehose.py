@@ -250,7 +250,6 @@ class LocalFirehoseStream:
 
     def _deliver(self, batch: list[_Record]) -> BatchReport:
         request_id = str(uuid.uuid4())
-        size = sum(len(r.data) for r in batch)
         attempts = 0
         retry_until: float | None = None
         backoff = self.retry.first_backoff_s
@@ -258,15 +257,7 @@ class LocalFirehoseStream:
             attempts += 1
             status, error_code, message, response = self._attempt(request_id, batch)
             if error_code is None:
-                return BatchReport(
-                    request_id=request_id,
-                    records=len(batch),
-                    size_bytes=size,
-                    attempts=attempts,
-                    delivered=True,
-                    status=status,
-                    response=response,
-                )
+                break
             now = time.monotonic()
             if retry_until is None:
                 retry_until = now + self.retry.duration_s
@@ -281,20 +272,22 @@ class LocalFirehoseStream:
             )
             time.sleep(backoff)
             backoff = min(backoff * 2, self.retry.max_backoff_s)
-        failure = self._back_up(batch, attempts, error_code, message)
-        logger.error(
-            "local stream: batch %s undelivered after %d attempts (%s); backed up to %s",
-            request_id,
-            attempts,
-            error_code,
-            failure,
-        )
+        failure = None
+        if error_code is not None:
+            failure = self._back_up(batch, attempts, error_code, message)
+            logger.error(
+                "local stream: batch %s undelivered after %d attempts (%s); backed up to %s",
+                request_id,
+                attempts,
+                error_code,
+                failure,
+            )
         return BatchReport(
             request_id=request_id,
             records=len(batch),
-            size_bytes=size,
+            size_bytes=sum(len(r.data) for r in batch),
             attempts=attempts,
-            delivered=False,
+            delivered=error_code is None,
             status=status,
             error_code=error_code,
             failure_object=failure,
@@ -396,9 +389,7 @@ class LocalFirehoseStream:
             )
         return status, None, "", response
 
-    def _back_up(
-        self, batch: list[_Record], attempts: int, error_code: str | None, message: str
-    ) -> Path:
+    def _back_up(self, batch: list[_Record], attempts: int, error_code: str, message: str) -> Path:
         now = self._clock().astimezone(UTC)
         ending = _epoch_ms(now)
         lines = [

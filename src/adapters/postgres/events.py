@@ -77,6 +77,7 @@ _EVENTS = _Table("events", NEW_EVENTS, EVENT_COLUMNS)
 _INITIAL_EVENTS = _Table("initial_events", NEW_INITIAL_EVENTS, INITIAL_EVENT_COLUMNS)
 
 _CREATE_NEW = sql.SQL("; ").join([_EVENTS.create, _INITIAL_EVENTS.create])
+_INSERT_NEW = sql.SQL("; ").join([_EVENTS.insert, _INITIAL_EVENTS.insert])
 _ANALYZE_NEW = sql.SQL("ANALYZE {}, {}").format(
     sql.Identifier(NEW_EVENTS), sql.Identifier(NEW_INITIAL_EVENTS)
 )
@@ -189,16 +190,16 @@ class PostgresEventStore:
         allowances: Mapping[str, int],
         outcomes: list[Outcome],
     ) -> None:
-        events = [i for i in candidates if not isinstance(rows[i], InitialEventRow)]
-        initial = [i for i in candidates if isinstance(rows[i], InitialEventRow)]
-        with conn.cursor().copy(_EVENTS.copy) as copy:
-            for index in events:
-                copy.write_row(_event_values(rows[index]))
-        with conn.cursor().copy(_INITIAL_EVENTS.copy) as copy:
-            for index in initial:
-                row = rows[index]
-                assert isinstance(row, InitialEventRow)  # noqa: S101  # split above
-                copy.write_row(_initial_event_values(row))
+        events = [rows[i] for i in candidates if not isinstance(rows[i], InitialEventRow)]
+        initial = [row for i in candidates if isinstance(row := rows[i], InitialEventRow)]
+        if events:
+            with conn.cursor().copy(_EVENTS.copy) as copy:
+                for event_row in events:
+                    copy.write_row(_event_values(event_row))
+        if initial:
+            with conn.cursor().copy(_INITIAL_EVENTS.copy) as copy:
+                for initial_row in initial:
+                    copy.write_row(_initial_event_values(initial_row))
 
         stored: set[str] = set()
         short = sites_short_of_allowance((rows[i].site_id for i in candidates), allowances)
@@ -235,8 +236,8 @@ class PostgresEventStore:
 
     @staticmethod
     def _insert_all(conn: psycopg.Connection[Any]) -> None:
-        conn.execute(_EVENTS.insert)
-        conn.execute(_INITIAL_EVENTS.insert)
+        """Both temporary tables into the event tables, in one round trip."""
+        conn.execute(_INSERT_NEW)
 
     @staticmethod
     def _count(

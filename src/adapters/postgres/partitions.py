@@ -10,6 +10,8 @@ its locks; a run that gives up leaves things as they were and the next run catch
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -69,18 +71,21 @@ class PostgresEventPartitions:
 
     def create_day(self, day: date) -> None:
         """Create, fill from the default partition, and attach `day`'s partitions."""
-        with transaction(self._pool, statement_timeout_ms=DDL_TIMEOUT_MS) as conn:
-            self._lock(conn)
+        with self._ddl_transaction() as conn:
             existing = self._days_by_table(conn)
             for table in self._tables:
                 if day in existing[table]:
                     continue
                 self._create(conn, table, day)
 
-    @staticmethod
-    def _lock(conn: psycopg.Connection[Any]) -> None:
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_WAIT,))
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+    @contextmanager
+    def _ddl_transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A transaction for DDL: locks wait at most `LOCK_WAIT`, other runs are excluded."""
+        with transaction(
+            self._pool, statement_timeout_ms=DDL_TIMEOUT_MS, settings={"lock_timeout": LOCK_WAIT}
+        ) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+            yield conn
 
     @staticmethod
     def _create(conn: psycopg.Connection[Any], table: str, day: date) -> None:
@@ -113,8 +118,7 @@ class PostgresEventPartitions:
 
     def drop_day(self, day: date) -> None:
         """Drop `day`'s partitions with their rows."""
-        with transaction(self._pool, statement_timeout_ms=DDL_TIMEOUT_MS) as conn:
-            self._lock(conn)
+        with self._ddl_transaction() as conn:
             for table in self._tables:
                 conn.execute(
                     sql.SQL("DROP TABLE IF EXISTS {}").format(

@@ -13,7 +13,7 @@ and connection-level failures become `StoreUnavailableError`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -97,11 +97,19 @@ def translate_errors() -> Iterator[None]:
 
 @contextmanager
 def transaction(
-    pool: Pool, *, statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    pool: Pool,
+    *,
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[psycopg.Connection[Any]]:
-    """A connection inside one transaction, committed on success and rolled back on error."""
+    """A connection inside one transaction, committed on success and rolled back on error.
+
+    The statement timeout and `settings` (more run-time parameters, such as `lock_timeout`)
+    are set local to the transaction, all in its first statement."""
+    local = {"statement_timeout": str(statement_timeout_ms), **(settings or {})}
     with translate_errors(), pool.connection() as conn, conn.transaction():
         conn.execute(
-            "SELECT set_config('statement_timeout', %s, true)", (str(statement_timeout_ms),)
+            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(local)),
+            [part for setting in local.items() for part in setting],
         )
         yield conn

@@ -45,10 +45,6 @@ _SUMS = (
     "sum(events) AS events, sum(pageviews) AS pageviews, sum(visitors) AS visitors, "
     "sum(visits) AS visits, sum(bounces) AS bounces, sum(duration_ms) AS duration_ms"
 )
-_RESULT = (
-    "{events} AS events, {pageviews} AS pageviews, {visitors} AS visitors, "
-    "{visits} AS visits, {bounces} AS bounces, {duration_ms} AS duration_ms"
-)
 _ROLLUP_WHERE = (
     "site_id = ANY(%(sites)s) AND dt BETWEEN %(start)s AND %(end)s AND dim = {dim} "
     "AND {value_match}"
@@ -68,20 +64,12 @@ def rollup_key(query: StatsQuery) -> tuple[str, str] | None:
     return (only.dimension.value, only.value)
 
 
-def _bucket(interval: Interval) -> str:
-    if interval is Interval.DAY:
-        return "dt"
-    return f"date_trunc('{interval.value}', dt::timestamp)::date"
-
-
-def _sums(visitors: str = "visitors") -> str:
-    return _RESULT.format(
-        events="coalesce(events, 0)",
-        pageviews="coalesce(pageviews, 0)",
-        visitors=visitors,
-        visits="coalesce(visits, 0)",
-        bounces="coalesce(bounces, 0)",
-        duration_ms="coalesce(duration_ms, 0)",
+def _sums(visitors: str) -> str:
+    """The result's six sums, zero where nothing was summed, with `visitors` as given."""
+    return (
+        "coalesce(events, 0) AS events, coalesce(pageviews, 0) AS pageviews, "
+        f"{visitors} AS visitors, coalesce(visits, 0) AS visits, "
+        "coalesce(bounces, 0) AS bounces, coalesce(duration_ms, 0) AS duration_ms"
     )
 
 
@@ -120,7 +108,7 @@ def rollup_statement(query: StatsQuery, key: tuple[str, str]) -> tuple[str, dict
     GROUP BY dt)"""  # noqa: S608  # whitelisted names, values as parameters
         )
     elif query.interval is not None:
-        bucket = _bucket(query.interval)
+        bucket = Dialect.POSTGRES.truncate(query.interval.value, "dt")
         parts.append(
             f"""(SELECT 1, d.bucket, NULL::integer, NULL::text,
         {_sums("d.visitors - coalesce(r.sessions, 0)")}
@@ -258,23 +246,23 @@ class PostgresStatsReader:
         return statement.sql, statement.parameters
 
     @staticmethod
-    def prepare(conn: psycopg.Connection[Any], plan: Plan) -> None:
-        """Planner settings for the statement, local to the transaction: the statements over
+    def settings(plan: Plan) -> dict[str, str]:
+        """Planner settings for the statement, local to its transaction: the statements over
         rows join CTEs and window results whose sizes PostgreSQL cannot estimate, and a nested
         loop chosen on a guess of one row is quadratic; hash and merge joins are always right
         there. JIT compilation (triggered by the cost estimates) takes longer than these
         queries run. (A larger work_mem was measured too: no faster on a big site's month.)"""
-        if plan is not Plan.ROLLUPS:
-            conn.execute(
-                "SELECT set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true)"
-            )
+        return {} if plan is Plan.ROLLUPS else {"enable_nestloop": "off", "jit": "off"}
 
     def read(self, query: StatsQuery) -> StatsResult:
         """Answer `query`; a statement past the timeout is `QueryTimeoutError`."""
         text, params = self.statement(query)
         try:
-            with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
-                self.prepare(conn, self.plan(query))
+            with transaction(
+                self._pool,
+                statement_timeout_ms=self._timeout_ms,
+                settings=self.settings(self.plan(query)),
+            ) as conn:
                 rows = conn.execute(text, params).fetchall()
         except StoreUnavailableError as exc:
             if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):

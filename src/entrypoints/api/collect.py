@@ -39,7 +39,7 @@ from analytics_core.ids import is_ulid
 from entrypoints import logs
 from entrypoints.bootstrap import Services
 from entrypoints.envelopes import encode_envelope
-from entrypoints.http import Event, LambdaHandler, Response, error_response
+from entrypoints.http import Event, LambdaHandler, Response, error_response, request_headers
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def _envelope_record(event: Event, services: Services) -> bytes:
     site_id = _site_id(event)
     if site_id is None:
         raise _RejectedError(400, "invalid_request", "site_id must be a site id (a ULID)")
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    headers = request_headers(event)
     content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type not in ACCEPTED_CONTENT_TYPES:
         raise _RejectedError(400, "invalid_request", "Content-Type must be JSON or text/plain")

@@ -35,7 +35,7 @@ from analytics_core.errors import AnalyticsError, InfrastructureError
 from entrypoints import logs
 from entrypoints.bootstrap import Services
 from entrypoints.envelopes import GZIP_MAGIC, DecodingError, gunzip_bounded
-from entrypoints.http import Event, LambdaHandler, Response
+from entrypoints.http import Event, LambdaHandler, Response, request_headers
 from entrypoints.pipeline import ingest_records
 
 logger = logging.getLogger(__name__)
@@ -107,11 +107,6 @@ def firehose_response(
     }
 
 
-def _headers(event: Event) -> dict[str, str]:
-    headers = event.get("headers") or {}
-    return {str(name).lower(): str(value) for name, value in headers.items()}
-
-
 def _key_matches(provided: str | None, expected: str) -> bool:
     if provided is None:
         return False
@@ -130,7 +125,7 @@ def make_handler(services: Services) -> LambdaHandler:
         return int(clock().timestamp() * 1000)
 
     def handle(event: Event, _context: object) -> Response:
-        headers = _headers(event)
+        headers = request_headers(event)
         request_id = headers.get(REQUEST_ID_HEADER, "")
         try:
             expected = access_key()

@@ -20,6 +20,7 @@ from analytics_core.sites import Account, Site, SiteChanges, SiteDraft
 
 _T = TypeVar("_T")
 
+SITE_FIELDS = frozenset({"name", "domains", "complianceLevel"})
 SITE_READ_ONLY = frozenset(
     {"siteId", "ownerSub", "plan", "requestAllowance", "createdAt", "updatedAt"}
 )
@@ -115,16 +116,12 @@ def _field_problems(exc: cattrs.ClassValidationError) -> dict[str, str]:
 
 def parse_site_draft(body: object) -> SiteDraft:
     """A POST /api/sites body: name, domains, optional complianceLevel."""
-    return _structure(
-        body, SiteDraft, frozenset({"name", "domains", "complianceLevel"}), SITE_READ_ONLY
-    )
+    return _structure(body, SiteDraft, SITE_FIELDS, SITE_READ_ONLY)
 
 
 def parse_site_changes(body: object) -> SiteChanges:
     """A PUT /api/sites/{id} body: any of name, domains, complianceLevel."""
-    return _structure(
-        body, SiteChanges, frozenset({"name", "domains", "complianceLevel"}), SITE_READ_ONLY
-    )
+    return _structure(body, SiteChanges, SITE_FIELDS, SITE_READ_ONLY)
 
 
 def parse_account_changes(body: object) -> str:

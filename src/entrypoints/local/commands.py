@@ -9,12 +9,14 @@ progress, logs and errors go to stderr; `--json` gives machine-readable output i
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import random
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,8 +43,14 @@ from entrypoints.api import query as query_api
 from entrypoints.api.schemas import site_json
 from entrypoints.local import demo as demo_traffic
 from entrypoints.local.http_adapter import build_event
-from entrypoints.local.stack import DEFAULT_DATA_DIR, DEFAULT_PORT, LocalStack, local_services
-from entrypoints.replay import DEFAULT_CHUNK, ReplayProgress, replay
+from entrypoints.local.stack import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_PORT,
+    DataDir,
+    LocalStack,
+    local_services,
+)
+from entrypoints.replay import DEFAULT_CHUNK, Ingest, ReplayProgress, replay
 
 DEFAULT_OWNER = "local"
 
@@ -76,6 +84,24 @@ def fail(exc: AnalyticsError) -> typer.Exit:
     for field, problem in getattr(exc, "fields", {}).items():
         err.print(f"  {field}: {problem}", highlight=False)
     return typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def _services(data_dir: Path, application: str, **kwargs: Any) -> Iterator[bootstrap.Services]:
+    """`local_services`; an error of the product's tree, there or in the block, ends the
+    command (`fail`)."""
+    try:
+        with local_services(data_dir, application=application, **kwargs) as services:
+            yield services
+    except AnalyticsError as exc:
+        raise fail(exc) from exc
+
+
+def _progress(label: str = "[bold]{task.description}") -> Progress:
+    """Progress bars on stderr: label, bar, done of total, time elapsed."""
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
 
 
 # serve ---------------------------------------------------------------------------------------
@@ -148,17 +174,14 @@ def sites_create(  # noqa: PLR0917  # typer reads options from parameters
     as_json: JsonOption = False,  # noqa: FBT002  # a typer flag
 ) -> None:
     """Register a site; prints its id (or the whole site with --json)."""
-    try:
-        with local_services(data_dir, application="analytics-sites") as services:
-            site = core_sites.create_site(
-                services.sites,
-                services.clock,
-                services.new_id,
-                owner,
-                SiteDraft(name=name, domains=domain, compliance_level=compliance_level),
-            )
-    except AnalyticsError as exc:
-        raise fail(exc) from exc
+    with _services(data_dir, "analytics-sites") as services:
+        site = core_sites.create_site(
+            services.sites,
+            services.clock,
+            services.new_id,
+            owner,
+            SiteDraft(name=name, domains=domain, compliance_level=compliance_level),
+        )
     if as_json:
         print(json.dumps(site_json(site), indent=2))  # noqa: T201
     else:
@@ -172,11 +195,8 @@ def sites_list(
     as_json: JsonOption = False,  # noqa: FBT002  # a typer flag
 ) -> None:
     """The owner's sites."""
-    try:
-        with local_services(data_dir, application="analytics-sites") as services:
-            sites = core_sites.list_sites(services.sites, owner)
-    except AnalyticsError as exc:
-        raise fail(exc) from exc
+    with _services(data_dir, "analytics-sites") as services:
+        sites = core_sites.list_sites(services.sites, owner)
     if as_json:
         print(json.dumps([site_json(s) for s in sites], indent=2))  # noqa: T201
         return
@@ -289,11 +309,8 @@ def query(  # noqa: PLR0917  # typer reads options from parameters
     parameters.update({k: v for k, v in optional.items() if v})
     if limit is not None:
         parameters["limit"] = str(limit)
-    try:
-        with local_services(data_dir, application="analytics-query") as services:
-            response = query_api.make_handler(services)(query_event(owner, parameters), None)
-    except AnalyticsError as exc:
-        raise fail(exc) from exc
+    with _services(data_dir, "analytics-query") as services:
+        response = query_api.make_handler(services)(query_event(owner, parameters), None)
     answer = json.loads(response.get("body") or "{}")
     if response.get("statusCode") != 200:
         error = answer.get("error", {}) if isinstance(answer, dict) else {}
@@ -332,38 +349,35 @@ def demo(  # noqa: PLR0917  # typer reads options from parameters
     stream = LocalFirehoseStream(
         None,
         access_key=env["FIREHOSE_ACCESS_KEY"],
-        failures_dir=data_dir / "firehose-failures",
+        failures_dir=DataDir(data_dir).failures,
         buffering=Buffering(size_bytes=3 * MIB, interval_s=3600),
         retry=Retry(duration_s=10.0),
     )
-    try:
-        with local_services(
-            data_dir, application="analytics-demo", environ=env, ingest_stream=stream
-        ) as services:
-            site_id, site_domain = _demo_site(services, owner, site, domain)
-            allowance = PostgresAllowances(services.pool).ensure_at_least(site_id, events * 2)
-            process_ingest = firehose_endpoint.make_handler(services)
-            stream.connect(lambda event: process_ingest(event, None))
-            clock = demo_traffic.SettableClock(datetime.now(UTC))
-            collect_services = bootstrap.build(
-                services.settings, application="analytics-demo", clock=clock, ingest_stream=stream
+    with _services(data_dir, "analytics-demo", environ=env, ingest_stream=stream) as services:
+        site_id, site_domain = _demo_site(services, owner, site, domain)
+        allowance = PostgresAllowances(services.pool).ensure_at_least(site_id, events * 2)
+        process_ingest = firehose_endpoint.make_handler(services)
+        stream.connect(lambda event: process_ingest(event, None))
+        clock = demo_traffic.SettableClock(datetime.now(UTC))
+        collect_services = bootstrap.build(
+            services.settings, application="analytics-demo", clock=clock, ingest_stream=stream
+        )
+        requests = demo_traffic.demo_traffic(
+            rng, events=events, days=days, now=clock.now, site_domain=site_domain
+        )
+        progress = _progress()
+        task = progress.add_task("sending", total=len(requests))
+        with progress:
+            report = demo_traffic.send_demo(
+                requests,
+                collect=collect.make_handler(collect_services),
+                clock=clock,
+                flush=stream.flush,
+                site_id=site_id,
+                site_domain=site_domain,
+                on_progress=lambda n: progress.advance(task, n),
             )
-            requests = demo_traffic.demo_traffic(
-                rng, events=events, days=days, now=clock.now, site_domain=site_domain
-            )
-            with _bar("sending", len(requests)) as (progress, task):
-                report = demo_traffic.send_demo(
-                    requests,
-                    collect=collect.make_handler(collect_services),
-                    clock=clock,
-                    flush=stream.flush,
-                    site_id=site_id,
-                    site_domain=site_domain,
-                    on_progress=lambda n: progress.advance(task, n),
-                )
-            stream.close()
-    except AnalyticsError as exc:
-        raise fail(exc) from exc
+        stream.close()
     rate = report.sent / report.seconds if report.seconds else 0.0
     out.print(
         f"sent {report.sent:,} requests to site {site_id} ({site_domain}) over {days} day(s) "
@@ -396,30 +410,6 @@ def _demo_site(
         SiteDraft(name="Demo site", domains=[domain], compliance_level=1),
     )
     return created.site_id, created.domains[0]
-
-
-class _Bar:
-    def __init__(self, description: str, total: int) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-        )
-        self.task = self.progress.add_task(description, total=total)
-
-    def __enter__(self) -> tuple[Progress, Any]:
-        self.progress.start()
-        return self.progress, self.task
-
-    def __exit__(self, *_exc: object) -> None:
-        self.progress.stop()
-
-
-def _bar(description: str, total: int) -> _Bar:
-    return _Bar(description, total)
 
 
 # replay ----------------------------------------------------------------------------------------
@@ -510,41 +500,25 @@ def replay_command(  # noqa: PLR0917  # typer reads options from parameters
     """Replay the batches Firehose gave up on (its S3 failure objects) into the stores."""
     try:
         store = failure_store(source, archive_prefix)
-        window = (parse_moment(since, "--since"), parse_moment(until, "--until"))
-        progress = Progress(
-            TextColumn("[bold]{task.description:>8}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-        )
-        with progress:
+        since_at, until_at = parse_moment(since, "--since"), parse_moment(until, "--until")
+        with _progress("[bold]{task.description:>8}") as progress, contextlib.ExitStack() as stack:
             watcher = _RichReplayProgress(progress)
-            if dry_run:
-                tally = replay(
-                    store,
-                    _no_ingest,
-                    since=window[0],
-                    until=window[1],
-                    dry_run=True,
-                    progress=watcher,
+            ingest: Ingest = _no_ingest  # a dry run reads and counts, without a database
+            if not dry_run:
+                services = stack.enter_context(
+                    local_services(data_dir, application="analytics-replay")
                 )
-            else:
-                with local_services(data_dir, application="analytics-replay") as services:
-
-                    def ingest(records: Sequence[bytes], request_id: str) -> dict[str, int]:
-                        report = pipeline.ingest_records(services, records, request_id=request_id)
-                        return dict(report.counts)
-
-                    tally = replay(
-                        store,
-                        ingest,
-                        since=window[0],
-                        until=window[1],
-                        keep=keep,
-                        chunk_size=chunk_size,
-                        progress=watcher,
-                    )
+                ingest = functools.partial(_ingest_chunk, services)
+            tally = replay(
+                store,
+                ingest,
+                since=since_at,
+                until=until_at,
+                dry_run=dry_run,
+                keep=keep,
+                chunk_size=chunk_size,
+                progress=watcher,
+            )
     except AnalyticsError as exc:
         raise fail(exc) from exc
     if as_json:
@@ -555,6 +529,13 @@ def replay_command(  # noqa: PLR0917  # typer reads options from parameters
         err.print(f"[red]error:[/red] {message}", highlight=False)
     if not tally.ok:
         raise typer.Exit(code=1)
+
+
+def _ingest_chunk(
+    services: bootstrap.Services, records: Sequence[bytes], request_id: str
+) -> dict[str, int]:
+    """One chunk through the pipeline processIngest runs; its counts per outcome."""
+    return dict(pipeline.ingest_records(services, records, request_id=request_id).counts)
 
 
 def _no_ingest(_records: Sequence[bytes], _request_id: str) -> dict[str, int]:

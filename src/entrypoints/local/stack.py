@@ -29,8 +29,7 @@ import attrs
 
 from adapters.local.firehose import MIB, BatchReport, Buffering, LocalFirehoseStream, Retry
 from adapters.postgres.embedded import EmbeddedPostgres
-from adapters.postgres.pool import conninfo_factory, open_pool
-from analytics_core.config import DatabaseUrl, Env, Settings
+from analytics_core.config import Env, Settings
 from entrypoints import bootstrap, logs
 from entrypoints.api import accounts, collect, firehose_endpoint, query, sites
 from entrypoints.http import Event, Response, error_response, json_response
@@ -109,7 +108,7 @@ def local_services(
     application: str,
     environ: Mapping[str, str] | None = None,
     migrate: bool | None = None,
-    pool_size: int = 2,
+    pool_size: int = bootstrap.DEFAULT_POOL_SIZE,
     **overrides: Any,
 ) -> Iterator[bootstrap.Services]:
     """Services on the command's database (see the module docstring). Migrations run on the
@@ -118,14 +117,9 @@ def local_services(
     with database(env, data_dir) as (url, embedded):
         if url is not None:
             env[Env.DATABASE_URL.value] = url
-        settings = Settings.from_environ(env)
-        if url is not None and pool_size != 2 and "pool" not in overrides:
-            overrides["pool"] = open_pool(
-                conninfo_factory(DatabaseUrl(url), application=application),
-                max_size=pool_size,
-                name=application,
-            )
-        services = bootstrap.build(settings, application=application, **overrides)
+        services = bootstrap.build(
+            Settings.from_environ(env), application=application, pool_size=pool_size, **overrides
+        )
         try:
             if migrate if migrate is not None else embedded:
                 run_migrations(services)
