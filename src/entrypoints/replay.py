@@ -62,13 +62,16 @@ def decompress(data: bytes, limit: int = MAX_OBJECT_BYTES) -> bytes:
     remaining = data
     while remaining.startswith(GZIP_MAGIC):
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        chunk = inflater.decompress(remaining, limit - total + 1)
-        total += len(chunk)
-        out.append(chunk)
-        while inflater.unconsumed_tail and total <= limit:
-            chunk = inflater.decompress(inflater.unconsumed_tail, limit - total + 1)
+        try:
+            chunk = inflater.decompress(remaining, limit - total + 1)
             total += len(chunk)
             out.append(chunk)
+            while inflater.unconsumed_tail and total <= limit:
+                chunk = inflater.decompress(inflater.unconsumed_tail, limit - total + 1)
+                total += len(chunk)
+                out.append(chunk)
+        except zlib.error as exc:
+            raise UnreadableObjectError(f"corrupt gzip data ({exc})") from None
         if total > limit:
             raise UnreadableObjectError(f"object larger than {limit} bytes once decompressed")
         if not inflater.eof:

@@ -202,3 +202,23 @@ def test_a_missing_folder_is_an_error(tmp_path: Path) -> None:
     """Replaying a folder that does not exist fails loudly instead of replaying nothing."""
     with pytest.raises(InfrastructureError):
         replay(LocalFailureObjects(tmp_path / "nope"), FakeIngest())
+
+
+def test_corrupt_gzip_is_unreadable_not_a_crash() -> None:
+    """gzip magic followed by garbage is an unreadable object with the reason named."""
+    with pytest.raises(UnreadableObjectError, match="corrupt gzip data"):
+        decompress(gzip.compress(b"x" * 100)[:10] + b"\xff" * 50)
+
+
+def test_a_corrupt_object_is_counted_left_in_place_and_the_rest_replayed(tmp_path: Path) -> None:
+    """One corrupt object fails (and stays for a look); the other objects still replay."""
+    store, paths = make_source(tmp_path)
+    paths[1].write_bytes(gzip.compress(b"x" * 100)[:10] + b"\xff" * 50)
+    tally = replay(store, FakeIngest())
+    assert not tally.ok
+    assert tally.objects_failed == 1
+    assert "corrupt gzip data" in tally.errors[0]
+    assert tally.outcomes == {"accepted": 10}
+    assert paths[1].exists()
+    assert not paths[0].exists()
+    assert not paths[2].exists()
