@@ -126,17 +126,7 @@ class ParquetLakeWriter:
         this runs may see the new file and some old ones at once: the duplicates that makes
         are dropped like any other."""
         folder = partition_dir(self.root, table, day)
-        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-        if len(files) < 2:
-            return None
-        schema = SCHEMAS[table]
-        merged = pa.concat_tables(
-            pq.read_table(path).select(schema.names).cast(schema) for path in files
-        )
-        (written,) = self.write_table(table, merged)
-        for path in files:
-            path.unlink(missing_ok=True)
-        return written
+        return self._merge(table, sorted(folder.glob("*.parquet")) if folder.is_dir() else [])
 
     def compact_all(self) -> dict[str, int]:
         """Compact every table's day with more than one file; how many days and files."""
@@ -147,14 +137,27 @@ class ParquetLakeWriter:
                 continue
             for partition in sorted(folder.glob("dt=*")):
                 try:
-                    day = date.fromisoformat(partition.name.removeprefix("dt="))
+                    date.fromisoformat(partition.name.removeprefix("dt="))
                 except ValueError:
                     continue  # not a folder of ours
-                before = len(list(partition.glob("*.parquet")))
-                if self.compact(table, day) is not None:
+                files = sorted(partition.glob("*.parquet"))
+                if self._merge(table, files) is not None:
                     days += 1
-                    merged += before
+                    merged += len(files)
         return {"days": days, "filesMerged": merged}
+
+    def _merge(self, table: str, files: list[Path]) -> Path | None:
+        """One file in place of `files` (written first, then they are deleted)."""
+        if len(files) < 2:
+            return None
+        schema = SCHEMAS[table]
+        merged = pa.concat_tables(
+            pq.read_table(path).select(schema.names).cast(schema) for path in files
+        )
+        (written,) = self.write_table(table, merged)
+        for path in files:
+            path.unlink(missing_ok=True)
+        return written
 
 
 class LocalLakeColdForwarder:
@@ -218,7 +221,8 @@ class LocalStatsReader:
     def read(self, query: StatsQuery) -> StatsResult:
         """Answer `query` from the lake files of the days it needs."""
         statement = build_statement(query, Dialect.DUCKDB)
-        for attempt in range(1, _READ_ATTEMPTS + 1):
+        attempts_left = _READ_ATTEMPTS
+        while True:
             listed = {
                 table: lake_files(self.root, table, first, query.lookahead_date)
                 for table, first in (
@@ -227,14 +231,13 @@ class LocalStatsReader:
                 )
             }
             try:
-                rows = self._execute(statement.sql, statement.parameters, listed)
+                return result_from_rows(self._execute(statement.sql, statement.parameters, listed))
             except duckdb.Error as exc:
+                attempts_left -= 1
                 vanished = any(not Path(f).exists() for files in listed.values() for f in files)
-                if vanished and attempt < _READ_ATTEMPTS:
-                    continue  # compaction merged some away after the listing: list again
-                raise StoreUnavailableError(f"local lake query failed: {exc}") from exc
-            return result_from_rows(rows)
-        raise AssertionError  # pragma: no cover  # the loop returns or raises
+                if not (vanished and attempts_left):
+                    raise StoreUnavailableError(f"local lake query failed: {exc}") from exc
+                # Compaction merged some files away after the listing: list again.
 
     def _execute(
         self, sql: str, parameters: Sequence[Any], listed: dict[str, list[str]]

@@ -7,10 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from psycopg import sql
-
 from adapters.postgres.pool import transaction
-from adapters.postgres.rollups import READ_MODEL_TABLES, rebuild_rollups
+from adapters.postgres.rollups import read_model_rows, rebuild_rollups, unknown_sites
 from analytics_core.errors import InvalidRequestError
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD, MaintenanceReport, maintain_partitions
 from analytics_core.privacy import expire_salts
@@ -57,34 +55,16 @@ def rebuild_read_model(
     Raises `InvalidRequestError` naming the first unknown site, before anything is done."""
     started = time.perf_counter()
     with transaction(services.pool, statement_timeout_ms=statement_timeout_ms) as conn:
-        if site_ids is not None:
-            known = {
-                site_id
-                for (site_id,) in conn.execute(
-                    "SELECT site_id FROM sites WHERE site_id = ANY(%s)", (list(site_ids),)
-                )
-            }
-            missing = [site_id for site_id in site_ids if site_id not in known]
-            if missing:
-                raise InvalidRequestError.for_field("site", f"no site {missing[0]}")
+        missing = unknown_sites(conn, site_ids) if site_ids is not None else []
+        if missing:
+            raise InvalidRequestError.for_field("site", f"no site {missing[0]}")
         rebuild_rollups(conn, site_ids)
-        rows = {
-            table: _count(
-                conn.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-                ).fetchone()
-            )
-            for table in READ_MODEL_TABLES
-        }
+        rows = read_model_rows(conn)
     return {
         "sites": "all" if site_ids is None else list(site_ids),
         "rows": rows,
         "durationMs": round((time.perf_counter() - started) * 1000),
     }
-
-
-def _count(row: tuple[Any, ...] | None) -> int:
-    return int(row[0]) if row else 0
 
 
 def run_migrations(services: Services) -> dict[str, Any]:

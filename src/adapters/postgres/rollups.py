@@ -24,6 +24,7 @@ from datetime import date
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 READ_MODEL_TABLES = ("stats_daily", "stats_hourly", "stats_repeats", "stats_session_days")
 """The rollup tables; partitioned by `dt` with the event tables' partition names."""
@@ -43,6 +44,28 @@ def rebuild_rollups(conn: psycopg.Connection[Any], site_ids: Sequence[str] | Non
     conn.execute(
         "SELECT stats_rebuild(%s::text[])", (None if site_ids is None else list(site_ids),)
     )
+
+
+def unknown_sites(conn: psycopg.Connection[Any], site_ids: Sequence[str]) -> list[str]:
+    """The ids among `site_ids` that no site has, in their order."""
+    known = {
+        site_id
+        for (site_id,) in conn.execute(
+            "SELECT site_id FROM sites WHERE site_id = ANY(%s)", (list(site_ids),)
+        )
+    }
+    return [site_id for site_id in site_ids if site_id not in known]
+
+
+def read_model_rows(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """How many rows each read-model table holds."""
+    counts: dict[str, int] = {}
+    for table in READ_MODEL_TABLES:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        ).fetchone()
+        counts[table] = int(row[0]) if row else 0
+    return counts
 
 
 def expire_read_model(conn: psycopg.Connection[Any], before: date) -> int:
