@@ -17,6 +17,9 @@ import attrs
 
 _T = TypeVar("_T")
 
+ARCHIVE_PREFIX = "replayed/"
+"""Where replayed objects move by default, relative to the store (bucket or folder)."""
+
 
 @attrs.frozen
 class StoredObject:

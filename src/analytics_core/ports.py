@@ -94,13 +94,17 @@ class ColdForwarder(Protocol):
         ...
 
 
+MAX_STREAM_RECORD_BYTES = 1_000 * 1024
+"""The largest record a Firehose stream takes (1,000 KiB), and so any `IngestStream`."""
+
+
 class IngestStream(Protocol):
     """Where the collect endpoint hands envelopes (the IngestHttp Firehose stream in AWS, an
     in-process stream with the same semantics locally)."""
 
     def put(self, record: bytes) -> None:
-        """Accept one envelope (JSON bytes, at most 1,000 KiB); raise `InfrastructureError`
-        when the stream refuses it."""
+        """Accept one envelope (JSON bytes, at most `MAX_STREAM_RECORD_BYTES`); raise
+        `InfrastructureError` when the stream refuses it."""
         ...
 
 

@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from analytics_core.errors import ConfigurationError, InfrastructureError
-from analytics_core.failures import StoredObject, within
+from analytics_core.failures import ARCHIVE_PREFIX, StoredObject, within
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-DEFAULT_ARCHIVE_PREFIX = "replayed/"
+DEFAULT_ARCHIVE_PREFIX = ARCHIVE_PREFIX
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

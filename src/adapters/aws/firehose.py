@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, InfrastructureError
+from analytics_core.ports import MAX_STREAM_RECORD_BYTES
 from analytics_core.rows import (
     EVENT_COLUMNS,
     INITIAL_EVENT_COLUMNS,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
-MAX_RECORD_BYTES = 1_000 * 1024
+MAX_RECORD_BYTES = MAX_STREAM_RECORD_BYTES
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF_S = 0.1
 DEFAULT_PARALLEL_CALLS = 4

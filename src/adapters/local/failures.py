@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics_core.errors import InfrastructureError
-from analytics_core.failures import StoredObject, within
+from analytics_core.failures import ARCHIVE_PREFIX, StoredObject, within
 
-DEFAULT_ARCHIVE_PREFIX = "replayed/"
+DEFAULT_ARCHIVE_PREFIX = ARCHIVE_PREFIX
 
 
 class LocalFailureObjects:

@@ -42,11 +42,11 @@ from typing import Any
 import attrs
 
 from analytics_core.errors import InfrastructureError, InvalidRequestError
-from analytics_core.ports import Clock
+from analytics_core.ports import MAX_STREAM_RECORD_BYTES, Clock
 
 logger = logging.getLogger(__name__)
 
-MAX_RECORD_BYTES = 1_000 * 1024
+MAX_RECORD_BYTES = MAX_STREAM_RECORD_BYTES
 MIB = 1024 * 1024
 FAILURE_PREFIX = "http-firehose-failures/"
 USER_AGENT = "Amazon Data Firehose Agent/1.0"

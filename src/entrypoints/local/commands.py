@@ -34,7 +34,7 @@ from adapters.local.firehose import MIB, Buffering, LocalFirehoseStream, Retry
 from adapters.postgres.allowances import PostgresAllowances
 from analytics_core import sites as core_sites
 from analytics_core.errors import AnalyticsError, ConfigurationError, InvalidRequestError
-from analytics_core.failures import ReplayTally, StoredObject
+from analytics_core.failures import ARCHIVE_PREFIX, ReplayTally, StoredObject
 from analytics_core.ports import FailureObjectStore
 from analytics_core.sites import SiteDraft
 from entrypoints import bootstrap, pipeline
@@ -490,7 +490,7 @@ def replay_command(  # noqa: PLR0917  # typer reads options from parameters
     keep: KeepOption = False,  # noqa: FBT002  # a typer flag
     archive_prefix: Annotated[
         str, typer.Option(help="Where replayed objects move (relative to the bucket/folder).")
-    ] = "replayed/",
+    ] = ARCHIVE_PREFIX,
     chunk_size: Annotated[
         int, typer.Option(min=1, max=10_000, help="Records per ingest call.")
     ] = DEFAULT_CHUNK,
