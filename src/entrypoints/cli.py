@@ -19,7 +19,12 @@ from entrypoints import bootstrap, logs
 from entrypoints.local.commands import DataDirOption
 from entrypoints.local.commands import register as register_local_commands
 from entrypoints.local.stack import DEFAULT_DATA_DIR, local_services
-from entrypoints.operations import rebuild_read_model, run_maintenance, run_migrations
+from entrypoints.operations import (
+    rebuild_read_model,
+    run_fold,
+    run_maintenance,
+    run_migrations,
+)
 
 app = typer.Typer(
     help="Privacy-first web analytics: operations and the local stack.", no_args_is_help=True
@@ -63,6 +68,17 @@ def partitions(
     typer.echo(json.dumps(summary))
 
 
+@app.command("fold-stats")
+def fold_stats(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
+    """Fold the events ingested since the last fold into the hot store's read model.
+
+    The deployment does it every minute, `serve` too, and every query for its own sites first.
+    """
+    with _services("analytics-fold-stats", data_dir) as services:
+        summary = run_fold(services)
+    typer.echo(json.dumps(summary))
+
+
 @app.command("rebuild-stats")
 def rebuild_stats(
     site: Annotated[
@@ -77,7 +93,7 @@ def rebuild_stats(
     """Recompute the hot store's read model (the dashboards' rollups) from the stored events.
 
     Needed only after rows reached the event tables by another way than ingest (a restore, a
-    manual fix); ingest and replay keep it up to date themselves.
+    manual fix); the rows that ingest and replay store are folded in by `fold-stats`.
     """
     with _services("analytics-rebuild-stats", data_dir) as services:
         summary = rebuild_read_model(services, site or None, statement_timeout_ms=timeout * 1000)

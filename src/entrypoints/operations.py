@@ -8,7 +8,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.postgres.pool import transaction
-from adapters.postgres.rollups import read_model_rows, rebuild_rollups, unknown_sites
+from adapters.postgres.rollups import (
+    fold_pending,
+    read_model_rows,
+    rebuild_rollups,
+    unknown_sites,
+)
 from analytics_core.errors import InvalidRequestError
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD, MaintenanceReport, maintain_partitions
 from analytics_core.privacy import expire_salts
@@ -67,6 +72,17 @@ def rebuild_read_model(
     }
 
 
+FOLD_STATEMENT_TIMEOUT_MS = 5 * 60_000
+
+
+def run_fold(services: Services) -> dict[str, Any]:
+    """Fold every pending row into the hot store's read model (one transaction)."""
+    started = time.perf_counter()
+    with transaction(services.pool, statement_timeout_ms=FOLD_STATEMENT_TIMEOUT_MS) as conn:
+        folded = fold_pending(conn)
+    return {"foldedRows": folded, "durationMs": round((time.perf_counter() - started) * 1000)}
+
+
 def run_migrations(services: Services) -> dict[str, Any]:
     """Apply pending migrations, then make sure today's partitions exist."""
     report = services.migrator.migrate()
@@ -88,6 +104,12 @@ def make_maintenance_handler(services: Services) -> ScheduledHandler:
     """The daily partition-maintenance handler (the schedule's event is ignored)."""
     services.partitions  # noqa: B018  # fail at cold start when the database is not configured
     return _logged_handler(services, run_maintenance, "partitions maintained")
+
+
+def make_fold_handler(services: Services) -> ScheduledHandler:
+    """The read-model fold handler, run every minute (the schedule's event is ignored)."""
+    services.pool  # noqa: B018  # fail at cold start when the database is not configured
+    return _logged_handler(services, run_fold, "read model folded")
 
 
 def _logged_handler(

@@ -1,7 +1,7 @@
 """One contract, two event stores: PostgreSQL and the in-memory fake behave alike.
 
-Plus what only PostgreSQL has: the round trip of every column, the rollup hook's temporary
-tables holding exactly the inserted rows, and all-or-nothing transactions.
+Plus what only PostgreSQL has: the round trip of every column, the pending rows (for the read
+model's fold) being exactly the inserted rows, and all-or-nothing transactions.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from tests.support.db import fetch_all
 from tests.support.ingest import OTHER_SITE, SITE, uid
 
 from adapters import memory
-from adapters.postgres import events as pg_events
 from adapters.postgres.events import PostgresEventStore
 from adapters.postgres.pool import Pool
 from analytics_core.errors import StoreUnavailableError
@@ -249,47 +248,46 @@ def test_every_column_round_trips(db: Pool, database_url: str) -> None:
     assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == attrs.asdict(plain)
 
 
-@pytest.fixture
-def captured_rollups(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, list[str]]]:
-    """What the rollup hook sees in the temporary tables, once per transaction."""
-    seen: list[dict[str, list[str]]] = []
-
-    def capture(conn: psycopg.Connection[Any]) -> None:
-        seen.append(
-            {
-                table: sorted(uid for (uid,) in conn.execute(f"SELECT event_uid FROM {table}"))
-                for table in ("ingest_new_events", "ingest_new_initial_events")
-            }
+def pending(database_url: str) -> list[tuple[str, bool]]:
+    """The rows waiting for the read model's fold: (event uid, initial?)."""
+    return sorted(
+        (uid_, initial)
+        for uid_, initial in fetch_all(
+            database_url, "SELECT event_uid, is_initial FROM stats_pending"
         )
-
-    monkeypatch.setattr(pg_events, "apply_rollups", capture)
-    return seen
+    )
 
 
-def test_rollup_hook_sees_exactly_the_inserted_rows(
-    db: Pool, database_url: str, captured_rollups: list[dict[str, list[str]]]
-) -> None:
-    """Inside the transaction the temporary tables hold the rows inserted now: no duplicates,
-    no rows past the allowance, on the fast path and after a duplicate forced the slow one."""
+def test_pending_rows_are_exactly_the_inserted_rows(db: Pool, database_url: str) -> None:
+    """Each transaction records for the read model's fold the rows it inserted: no
+    duplicates, no rows past the allowance, on the fast path (COPY straight into the event
+    tables), after a duplicate forced the slow one, and on the short-site path."""
     backend = PostgresBackend(db, database_url)
     backend.add_site(SITE, 5)
     store = PostgresEventStore(db)
     store.store([event(1), initial(2)], [])
-    store.store([event(1), event(3), initial(4), initial(2)], [])  # duplicates: slow path
+    assert pending(database_url) == [(uid(1), False), (uid(2), True)]
+    outcomes = store.store([event(1), event(3), initial(4), initial(2)], [])  # slow path
+    assert outcomes == [Outcome.DUPLICATE, Outcome.ACCEPTED, Outcome.ACCEPTED, Outcome.DUPLICATE]
+    assert pending(database_url) == [(uid(n), n % 2 == 0) for n in (1, 2, 3, 4)]
     store.store([event(5), event(6), event(7)], [])  # allowance 1 left: short-site path
     store.store([], [OutcomeTally(SITE, DAY, Outcome.BOT, 2)])  # nothing to insert at all
-    assert captured_rollups == [
-        {"ingest_new_events": [uid(1)], "ingest_new_initial_events": [uid(2)]},
-        {"ingest_new_events": [uid(3)], "ingest_new_initial_events": [uid(4)]},
-        {"ingest_new_events": [uid(5)], "ingest_new_initial_events": []},
-        {"ingest_new_events": [], "ingest_new_initial_events": []},
-    ]
-    columns = fetch_all(
-        database_url,
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' "
-        "ORDER BY ordinal_position",
-    )
-    assert len(columns) == 9  # the temporary tables are LIKE events: event_id included
+    assert pending(database_url) == [(uid(n), n % 2 == 0) for n in (1, 2, 3, 4, 5)]
+    assert sorted(backend.stored()) == sorted(uid(n) for n in (1, 2, 3, 4, 5))
+
+
+def test_fast_path_duplicate_rolls_back_to_the_slow_path(db: Pool, database_url: str) -> None:
+    """A batch that fits the allowance but repeats a stored event: the straight COPY fails on
+    the unique key, and the batch is stored by the slow path with nothing twice."""
+    backend = PostgresBackend(db, database_url)
+    backend.add_site(SITE, 100)
+    store = PostgresEventStore(db)
+    store.store([initial(2)], [])
+    outcomes = store.store([event(1), initial(2), event(3)], [])
+    assert outcomes == [Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.ACCEPTED]
+    assert sorted(backend.stored()) == sorted([uid(1), uid(2), uid(3)])
+    assert backend.allowance(SITE) == 97
+    assert pending(database_url) == [(uid(1), False), (uid(2), True), (uid(3), False)]
 
 
 def test_a_failing_transaction_commits_nothing(db: Pool, database_url: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -31,10 +31,12 @@ from tests.support.ingest import (
 )
 from tests.support.modules import lambda_module
 
-from adapters.postgres import events as pg_events
+from adapters.postgres.events import PostgresEventStore
 from adapters.postgres.pool import Pool
 from analytics_core.config import Env
 from analytics_core.errors import ConfigurationError
+from analytics_core.ingest import Outcome
+from analytics_core.rows import EventRow
 
 BUCKET = "cold-stand-in"
 OK = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "isBase64Encoded": False}
@@ -167,17 +169,19 @@ def test_connection_killed_mid_batch_commits_nothing_and_redelivery_stores_all(
     """The backend is terminated after the rows were inserted, before commit: non-200, nothing
     committed (rows, allowance, counters); Firehose's redelivery then stores everything."""
     add_site(database_url)
-    real_hook = pg_events.apply_rollups
+    real_hook = PostgresEventStore._mark_pending
     killed: list[int] = []
 
-    def kill_own_backend(conn: psycopg.Connection[Any]) -> None:
+    def kill_own_backend(
+        conn: psycopg.Connection[Any], rows: Sequence[EventRow], outcomes: Sequence[Outcome]
+    ) -> None:
         pid = conn.info.backend_pid
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         killed.append(pid)
-        real_hook(conn)
+        real_hook(conn, rows, outcomes)
 
-    monkeypatch.setattr(pg_events, "apply_rollups", kill_own_backend)
+    monkeypatch.setattr(PostgresEventStore, "_mark_pending", staticmethod(kill_own_backend))
     response = module.handler(firehose_event(batch(1, 2) + batch(3, kind="initial")), None)
     assert killed
     assert response["statusCode"] == 503
@@ -186,7 +190,7 @@ def test_connection_killed_mid_batch_commits_nothing_and_redelivery_stores_all(
     assert allowance(database_url) == 1000
     assert fetch_all(database_url, "SELECT count(*) FROM ingest_outcomes") == [(0,)]
 
-    monkeypatch.setattr(pg_events, "apply_rollups", real_hook)
+    monkeypatch.setattr(PostgresEventStore, "_mark_pending", staticmethod(real_hook))
     again = module.handler(firehose_event(batch(1, 2) + batch(3, kind="initial")), None)
     assert again["statusCode"] == 200
     assert stored(database_url) == [uid(1), uid(2), uid(3)]

@@ -1,11 +1,12 @@
-"""Loading rows into the hot store as the ingest transaction does, for the query tests.
+"""Loading rows into the hot store with their read model, for the query tests.
 
-`ingest_rows` follows the contract of `adapters.postgres.rollups` to the letter, without the
-event store's code: in one transaction it inserts the rows that are new (a row whose
-(event_uid, dt) is stored already is skipped, as a redelivery is), puts exactly the inserted
-rows in the temporary tables `ingest_new_events` / `ingest_new_initial_events` (the columns of
-the event tables), and calls `apply_rollups(conn)` once. `copy_rows` is the bulk path
-(benchmarks, big fixtures): COPY straight into the tables, then `rebuild_rollups`.
+`ingest_rows` follows the contract of `adapters.postgres.rollups.apply_rollups` to the letter,
+without the event store's code: in one transaction it inserts the rows that are new (a row
+whose (event_uid, dt) is stored already is skipped, as a redelivery is), puts exactly the
+inserted rows in the temporary tables `ingest_new_events` / `ingest_new_initial_events` (the
+columns of the event tables), and calls `apply_rollups(conn)` once: what a fold does with the
+pending rows, folded at once. `copy_rows` is the bulk path (benchmarks, big fixtures): COPY
+straight into the tables, then `rebuild_rollups`.
 """
 
 from __future__ import annotations

@@ -5,21 +5,21 @@ Within the transaction, in this order:
 1. The batch's sites are locked (`SELECT ... FOR UPDATE`, in site id order so that two
    batches never wait for each other in a cycle). Every batch for a site therefore runs after
    the previous one committed and sees its rows and its allowance charge.
-2. The rows are copied (COPY, the fastest way in) into temporary tables shaped like the event
-   tables, `ingest_new_events` and `ingest_new_initial_events`, whose `event_id` default
-   draws from the event tables' own sequences.
-3. Sites with fewer allowance left than rows in the batch have their rows checked against the
-   stored ones (duplicates are free), and the rows past the allowance are removed.
-4. The rows are inserted with a plain `INSERT ... SELECT` under a savepoint. An event stored by
-   an earlier delivery makes it fail on the unique key (event_uid, dt); then the savepoint is
-   rolled back, the duplicates are removed from the temporary tables, and the insert runs
-   again. Redeliveries are rare, so the common case pays for no duplicate check at all
-   (`INSERT ... ON CONFLICT DO NOTHING` costs about a third more; see the README's ingest
-   benchmark).
-5. The sites' allowances are charged with what was inserted, the outcome counters updated,
-   the temporary tables (now exactly the inserted rows) analyzed, so that the planner knows
-   their size, and `apply_rollups` folds them into the read model. Commit, or on any error
-   roll everything back.
+2. The fast path, when every site has allowance for all its rows: the rows are copied (COPY,
+   the fastest way in) straight into `events` and `initial_events`, under a savepoint. An
+   event stored by an earlier delivery makes the COPY fail on the unique key (event_uid, dt);
+   the savepoint is then rolled back and the batch takes the slow path. Redeliveries are rare,
+   so the common case pays for no duplicate check at all.
+3. The slow path: the rows are copied into temporary tables shaped like the event tables,
+   `ingest_new_events` and `ingest_new_initial_events`, whose `event_id` default draws from
+   the event tables' own sequences; the rows stored already are removed (for a site short of
+   allowance before anything else, since duplicates are free), then the rows past the
+   allowance; the rest is inserted with a plain `INSERT ... SELECT` (under a savepoint, again
+   retried once without the duplicates found).
+4. The sites' allowances are charged with what was inserted, the outcome counters updated,
+   and the inserted rows' keys written to `stats_pending`, from which the read model is folded
+   later (`adapters.postgres.rollups.fold_pending`, sql/migrations/0006_stats_pending.sql).
+   Commit, or on any error roll everything back.
 
 The temporary tables are dropped at commit, so a pooled connection keeps no state and a
 migration that changes the event tables is picked up by the next batch.
@@ -37,7 +37,6 @@ import psycopg
 from psycopg import sql
 
 from adapters.postgres.pool import Pool, transaction
-from adapters.postgres.rollups import apply_rollups
 from analytics_core.allowance import sites_short_of_allowance, split_by_allowance
 from analytics_core.ingest import Outcome, OutcomeTally
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
@@ -62,6 +61,9 @@ class _Table:
             "CREATE TEMPORARY TABLE {temp} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
         ).format(temp=temp, target=target)
         self.copy = sql.SQL("COPY {temp} ({names}) FROM STDIN").format(temp=temp, names=names)
+        self.copy_direct = sql.SQL("COPY {target} ({names}) FROM STDIN").format(
+            target=target, names=names
+        )
         self.remove_stored = sql.SQL(
             "DELETE FROM {temp} AS n WHERE n.site_id = ANY(%s) AND EXISTS ("
             "SELECT 1 FROM {target} AS e WHERE e.event_uid = n.event_uid AND e.dt = n.dt) "
@@ -78,9 +80,7 @@ _INITIAL_EVENTS = _Table("initial_events", NEW_INITIAL_EVENTS, INITIAL_EVENT_COL
 
 _CREATE_NEW = sql.SQL("; ").join([_EVENTS.create, _INITIAL_EVENTS.create])
 _INSERT_NEW = sql.SQL("; ").join([_EVENTS.insert, _INITIAL_EVENTS.insert])
-_ANALYZE_NEW = sql.SQL("ANALYZE {}, {}").format(
-    sql.Identifier(NEW_EVENTS), sql.Identifier(NEW_INITIAL_EVENTS)
-)
+_COPY_PENDING = "COPY stats_pending (site_id, dt, event_uid, is_initial) FROM STDIN"
 _LOCK_SITES = (
     "SELECT site_id, request_allowance FROM sites WHERE site_id = ANY(%s) "
     "ORDER BY site_id FOR UPDATE"
@@ -157,13 +157,10 @@ class PostgresEventStore:
         with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
             allowances: dict[str, int] = dict(conn.execute(_LOCK_SITES, (sites,)).fetchall())
             candidates = self._candidates(rows, allowances, outcomes)
-            conn.execute(_CREATE_NEW)  # always: the rollup hook reads them, empty or not
             if candidates:
                 self._insert(conn, rows, candidates, allowances, outcomes)
             self._count(conn, rows, outcomes, rejected, allowances)
-            if candidates:  # statistics for the read model's queries on the new rows
-                conn.execute(_ANALYZE_NEW)
-            apply_rollups(conn)
+            self._mark_pending(conn, rows, outcomes)
         return outcomes
 
     @staticmethod
@@ -192,17 +189,21 @@ class PostgresEventStore:
     ) -> None:
         events = [rows[i] for i in candidates if not isinstance(rows[i], InitialEventRow)]
         initial = [row for i in candidates if isinstance(row := rows[i], InitialEventRow)]
-        if events:
-            with conn.cursor().copy(_EVENTS.copy) as copy:
-                for event_row in events:
-                    copy.write_row(_event_values(event_row))
-        if initial:
-            with conn.cursor().copy(_INITIAL_EVENTS.copy) as copy:
-                for initial_row in initial:
-                    copy.write_row(_initial_event_values(initial_row))
-
-        stored: set[str] = set()
         short = sites_short_of_allowance((rows[i].site_id for i in candidates), allowances)
+        if not short:
+            try:
+                with conn.transaction():  # a savepoint: a duplicate rolls back only this
+                    self._copy(conn, events, initial, temporary=False)
+            except psycopg.errors.UniqueViolation:
+                pass  # stored by an earlier delivery: the slow path finds which
+            else:
+                for index in candidates:
+                    outcomes[index] = Outcome.ACCEPTED
+                return
+
+        conn.execute(_CREATE_NEW)
+        self._copy(conn, events, initial, temporary=True)
+        stored: set[str] = set()
         if short:
             stored |= self._remove_stored(conn, sorted(short))
         fresh = [i for i in candidates if rows[i].event_uid not in stored]
@@ -225,6 +226,42 @@ class PostgresEventStore:
             index = fresh[position]
             if rows[index].event_uid not in stored:
                 outcomes[index] = Outcome.ACCEPTED
+
+    @staticmethod
+    def _copy(
+        conn: psycopg.Connection[Any],
+        events: Sequence[EventRow],
+        initial: Sequence[InitialEventRow],
+        *,
+        temporary: bool,
+    ) -> None:
+        """COPY the rows into the temporary tables, or straight into the event tables."""
+        if events:
+            statement = _EVENTS.copy if temporary else _EVENTS.copy_direct
+            with conn.cursor().copy(statement) as copy:
+                for event_row in events:
+                    copy.write_row(_event_values(event_row))
+        if initial:
+            statement = _INITIAL_EVENTS.copy if temporary else _INITIAL_EVENTS.copy_direct
+            with conn.cursor().copy(statement) as copy:
+                for initial_row in initial:
+                    copy.write_row(_initial_event_values(initial_row))
+
+    @staticmethod
+    def _mark_pending(
+        conn: psycopg.Connection[Any], rows: Sequence[EventRow], outcomes: Sequence[Outcome]
+    ) -> None:
+        """Record the inserted rows' keys for the read model's next fold."""
+        accepted = [
+            row for row, outcome in zip(rows, outcomes, strict=True) if outcome is Outcome.ACCEPTED
+        ]
+        if not accepted:
+            return
+        with conn.cursor().copy(_COPY_PENDING) as copy:
+            for row in accepted:
+                copy.write_row(
+                    (row.site_id, row.dt, row.event_uid, isinstance(row, InitialEventRow))
+                )
 
     @staticmethod
     def _remove_stored(conn: psycopg.Connection[Any], site_ids: list[str]) -> set[str]:

@@ -1,11 +1,13 @@
-"""The hot store's read model, maintained inside the ingest transaction.
+"""The hot store's read model, folded from the rows the ingest transactions recorded.
 
-Contract with the event store (adapters/postgres/events.py): within its transaction, after
-inserting a batch, the event store has exactly the rows it inserted in this transaction (never
-the duplicates it skipped) in the temporary tables `ingest_new_events` and
-`ingest_new_initial_events`, which have the columns of `events` and `initial_events`; it then
-calls `apply_rollups(conn)` once, before committing. Whatever this function writes commits or
-rolls back with the events themselves. The transaction must be READ COMMITTED (the default).
+The event store (adapters/postgres/events.py) writes the keys of the rows it inserted to
+`stats_pending`, in the transaction that inserts them. `fold_pending` moves pending rows into
+the read model (sql/migrations/0006_stats_pending.sql): it runs on a schedule and before every
+hot-store query of the queried sites, so answers count every committed event. Underneath it is
+`apply_rollups`, whose contract is: within one transaction, the temporary tables
+`ingest_new_events` and `ingest_new_initial_events` (the columns of `events` and
+`initial_events`) hold exactly the rows to fold, and nobody can add rows for their sites until
+the transaction commits. The transaction must be READ COMMITTED (the default).
 
 The read model (sql/migrations/0002_stats_read_model.sql) is three rollup tables partitioned
 by day like the event tables: `stats_daily` (per site, day, dimension and value), `stats_hourly`
@@ -31,15 +33,31 @@ READ_MODEL_TABLES = ("stats_daily", "stats_hourly", "stats_repeats", "stats_sess
 
 
 def apply_rollups(conn: psycopg.Connection[Any]) -> None:
-    """Fold the rows inserted by the current transaction into the read model."""
-    conn.execute("SELECT stats_apply_ingest()")
+    """Fold the rows in the temporary tables into the read model (see the module docstring)."""
+    conn.execute("SELECT stats_fold_rows()")
+
+
+def fold_pending(conn: psycopg.Connection[Any], site_ids: Sequence[str] | None = None) -> int:
+    """Fold the pending rows of `site_ids` (every site when None) into the read model, in the
+    caller's transaction; returns how many. Waits for ingest transactions of those sites."""
+    row = conn.execute(
+        "SELECT stats_fold_pending(%s::text[])", (None if site_ids is None else list(site_ids),)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def pending_rows(conn: psycopg.Connection[Any]) -> int:
+    """How many inserted rows wait for a fold."""
+    row = conn.execute("SELECT count(*) FROM stats_pending").fetchone()
+    return int(row[0]) if row else 0
 
 
 def rebuild_rollups(conn: psycopg.Connection[Any], site_ids: Sequence[str] | None = None) -> None:
     """Recompute the read model from the raw rows, for `site_ids` or for every site.
 
-    For rows loaded without the ingest transaction (benchmarks, backfills); it excludes
-    concurrent maintenance while it runs, in the caller's transaction.
+    For rows loaded without the ingest transaction (benchmarks, backfills); in the caller's
+    transaction, it locks the sites (ingest and folds for them wait) and drops their pending
+    rows, which it counts.
     """
     conn.execute(
         "SELECT stats_rebuild(%s::text[])", (None if site_ids is None else list(site_ids),)

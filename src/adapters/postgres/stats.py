@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from adapters.postgres.pool import Pool, transaction
+from adapters.postgres.rollups import fold_pending
 from adapters.stats_sql import (
     SESSION_COLUMNS,
     Dialect,
@@ -255,13 +256,21 @@ class PostgresStatsReader:
         return {} if plan is Plan.ROLLUPS else {"enable_nestloop": "off", "jit": "off"}
 
     def read(self, query: StatsQuery) -> StatsResult:
-        """Answer `query`; a statement past the timeout is `QueryTimeoutError`."""
+        """Answer `query`; a statement past the timeout is `QueryTimeoutError`.
+
+        The read model first takes in the queried sites' rows ingested since its last fold
+        (in a transaction of its own, which waits for those sites' ingest transactions), so
+        that the answer counts every event committed before the query."""
         text, params = self.statement(query)
+        plan = self.plan(query)
         try:
+            if plan is not Plan.RAW_ROWS:
+                with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
+                    fold_pending(conn, query.site_ids)
             with transaction(
                 self._pool,
                 statement_timeout_ms=self._timeout_ms,
-                settings=self.settings(self.plan(query)),
+                settings=self.settings(plan),
             ) as conn:
                 rows = conn.execute(text, params).fetchall()
         except StoreUnavailableError as exc:

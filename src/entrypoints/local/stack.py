@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,14 @@ from entrypoints.api import accounts, collect, firehose_endpoint, query, sites
 from entrypoints.http import Event, Response, error_response, json_response
 from entrypoints.local import tracker
 from entrypoints.local.http_adapter import LocalApiServer, Mount
-from entrypoints.operations import run_maintenance, run_migrations
+from entrypoints.operations import run_fold, run_maintenance, run_migrations
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(".analytics")
 DEFAULT_PORT = 8000
 MAINTENANCE_EVERY_S = 3600.0
+FOLD_EVERY_S = 60.0  # as the deployment's fold schedule (queries fold their sites anyway)
 POOL_SIZE = 8
 
 
@@ -248,12 +250,25 @@ class LocalStack:
         self._maintenance.start()
 
     def _maintain(self) -> None:
-        """Merge the lake's files now (a restarted stack may have many), then every hour keep
-        the daily partitions coming, as the deployment's daily schedule does, and merge again."""
+        """Merge the lake's files now (a restarted stack may have many); then every minute
+        fold the new rows into the read model, and every hour keep the daily partitions
+        coming, as the deployment's schedules do, and merge again."""
         self.compact_lake()
         self.first_compaction_done.set()
-        while not self._stop_maintenance.wait(MAINTENANCE_EVERY_S):
-            self.maintain_once()
+        last_maintained = time.monotonic()
+        while not self._stop_maintenance.wait(FOLD_EVERY_S):
+            self.fold_once()
+            if time.monotonic() - last_maintained >= MAINTENANCE_EVERY_S:
+                last_maintained = time.monotonic()
+                self.maintain_once()
+
+    def fold_once(self) -> None:
+        """Fold the pending rows into the read model; a failure is logged, retried next time."""
+        assert self.services is not None  # noqa: S101  # after start()
+        try:
+            run_fold(self.services)
+        except Exception:  # retried next minute, as in AWS
+            logger.exception("read-model fold failed")
 
     def maintain_once(self) -> None:
         """One round of the hourly maintenance; a failure is logged and retried next hour."""

@@ -1,0 +1,249 @@
+"""The read model folded after ingest (sql/migrations/0006_stats_pending.sql), on a real
+PostgreSQL: rows stored by the real event store and folded at any points, by site or all at
+once, leave the read model exactly as a rebuild from the raw rows; folds racing ingest stay
+exact; queries fold their sites first; a rebuild takes the pending rows in."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.integration.test_read_model import DAY0, SITES, batches, clear, rebuilt, snapshot
+from tests.support.db import fetch_all
+
+from adapters.memory_stats import InMemoryStatsReader
+from adapters.postgres.events import PostgresEventStore
+from adapters.postgres.pool import Pool, transaction
+from adapters.postgres.rollups import fold_pending, pending_rows, rebuild_rollups
+from adapters.postgres.stats import PostgresStatsReader
+from analytics_core.ingest import Outcome
+from analytics_core.rows import EventRow, InitialEventRow
+from analytics_core.stats import Dimension, Interval, StatsQuery
+
+QUERIES = (
+    StatsQuery(SITES, DAY0, DAY0 + timedelta(days=4), group_by=Dimension.COUNTRY),
+    StatsQuery(
+        SITES[:1],
+        DAY0 + timedelta(days=1),
+        DAY0 + timedelta(days=3),
+        group_by=Dimension.PATHNAME,
+        interval=Interval.HOUR,
+    ),
+)
+
+
+def add_sites(url: str, allowance: int = 1_000_000) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for site in SITES:
+            conn.execute(
+                "INSERT INTO sites (site_id, owner_sub, name, domains, request_allowance) "
+                "VALUES (%s, 'o', 'n', ARRAY['example.com'], %s) ON CONFLICT DO NOTHING",
+                (site, allowance),
+            )
+
+
+def fold(pool: Pool, site_ids: Sequence[str] | None = None) -> int:
+    with transaction(pool) as conn:
+        return fold_pending(conn, site_ids)
+
+
+def pending_count(pool: Pool) -> int:
+    with transaction(pool) as conn:
+        return pending_rows(conn)
+
+
+def reference_of(batches: Sequence[Sequence[EventRow]]) -> InMemoryStatsReader:
+    """The in-memory reference fed with every distinct row once."""
+    seen: dict[tuple[str, Any], EventRow] = {}
+    for batch in batches:
+        for row in batch:
+            seen.setdefault((row.event_uid, row.dt), row)
+    reference = InMemoryStatsReader()
+    rows = list(seen.values())
+    reference.add(
+        [r for r in rows if not isinstance(r, InitialEventRow)],
+        [r for r in rows if isinstance(r, InitialEventRow)],
+    )
+    return reference
+
+
+@pytest.fixture(scope="module")
+def connection(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(database_url) as conn:
+        yield conn
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=batches(), folds=st.lists(st.sampled_from(["none", "all", "0", "1"]), max_size=6))
+def test_store_then_fold_equals_rebuild(
+    db: Pool,
+    database_url: str,
+    connection: psycopg.Connection[Any],
+    batches: list[list[EventRow]],
+    folds: list[str],
+) -> None:
+    """Batches through the real event store, with folds of every site, of one site or none
+    after each batch: queries (which fold first) answer as the reference does, and after a
+    last fold the read model equals a rebuild with nothing left pending."""
+    clear(connection)
+    connection.execute("DELETE FROM stats_pending")
+    connection.commit()
+    add_sites(database_url)
+    store = PostgresEventStore(db)
+    for n, batch in enumerate(batches):
+        store.store(batch, [])
+        choice = folds[n] if n < len(folds) else "none"
+        if choice == "all":
+            fold(db)
+        elif choice != "none":
+            fold(db, [SITES[int(choice)]])
+    reference = reference_of(batches)
+    reader = PostgresStatsReader(db)
+    for query in QUERIES:
+        assert reader.read(query) == reference.read(query)
+    fold(db)
+    assert pending_count(db) == 0
+    assert snapshot(database_url, connection) == rebuilt(database_url, connection)
+
+
+def _site_batches(thread: int) -> list[list[EventRow]]:
+    """Three batches of 15 rows of SITES[0], sessions shared with the other threads."""
+    base = datetime(2026, 10, 2, 23, 50, tzinfo=UTC)
+    rows: list[EventRow] = []
+    for n in range(15):
+        session = f"s{n % 6}"
+        moment = base + timedelta(minutes=7 * n + thread)
+        uid = f"01JDQ7ZK3M{thread:04d}{n:012d}"
+        if n < 6 and thread == 3:
+            rows.append(
+                InitialEventRow(
+                    uid, SITES[0], session, moment, moment.date(), "pageview", "/", None,
+                    country="US",
+                )
+            )  # fmt: skip
+        else:
+            rows.append(
+                EventRow(uid, SITES[0], session, moment, moment.date(), "pageview", "/", None)
+            )
+    return [rows[:5], rows[5:10], rows[10:]]
+
+
+def test_folds_racing_ingest_stay_exact(db: Pool, database_url: str) -> None:
+    """Four threads store batches of one site (sessions shared between them) while two others
+    fold again and again: nothing is folded twice or missed."""
+    add_sites(database_url)
+    errors: list[BaseException] = []
+    storing_done = threading.Event()
+    folded: list[int] = []
+
+    def ingest(thread: int) -> None:
+        try:
+            store = PostgresEventStore(db)
+            for batch in _site_batches(thread):
+                assert set(store.store(batch, [])) == {Outcome.ACCEPTED}
+        except BaseException as exc:  # noqa: BLE001  # reported below
+            errors.append(exc)
+
+    def keep_folding(site_ids: Sequence[str] | None) -> None:
+        try:
+            with psycopg.connect(database_url) as conn:
+                while not storing_done.is_set():
+                    with conn.transaction():
+                        folded.append(fold_pending(conn, site_ids))
+        except BaseException as exc:  # noqa: BLE001  # reported below
+            errors.append(exc)
+
+    ingesting = [threading.Thread(target=ingest, args=(n,)) for n in range(4)]
+    folding = [
+        threading.Thread(target=keep_folding, args=(None,)),
+        threading.Thread(target=keep_folding, args=(SITES[:1],)),
+    ]
+    for thread in folding + ingesting:
+        thread.start()
+    for thread in ingesting:
+        thread.join(timeout=60)
+    storing_done.set()
+    for thread in folding:
+        thread.join(timeout=60)
+    assert not errors
+    remaining = fold(db)
+    assert sum(folded) + remaining == 60
+    assert snapshot(database_url) == rebuilt(database_url)
+
+
+def test_a_query_folds_its_sites_only(db: Pool, database_url: str) -> None:
+    """Rows stored but not folded yet are counted by a query, which folds the queried site's
+    pending rows and leaves the other site's for the schedule."""
+    add_sites(database_url)
+    moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    rows = [
+        EventRow(f"01JDQ7ZK3M{n:016d}", SITES[n % 2], f"s{n}", moment, moment.date(), "pageview",
+                 "/", None)
+        for n in range(6)
+    ]  # fmt: skip
+    PostgresEventStore(db).store(rows, [])
+    assert pending_count(db) == 6
+    result = PostgresStatsReader(db).read(StatsQuery(SITES[:1], DAY0, DAY0))
+    assert result.totals.events == 3
+    assert result == reference_of([rows[0::2]]).read(StatsQuery(SITES[:1], DAY0, DAY0))
+    assert fetch_all(database_url, "SELECT DISTINCT site_id FROM stats_pending") == [(SITES[1],)]
+
+
+def test_rebuild_takes_pending_rows_in(db: Pool, database_url: str) -> None:
+    """A rebuild counts the raw rows, pending ones included, and drops them from the pending
+    table: a later fold adds nothing twice."""
+    add_sites(database_url)
+    moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    rows = [
+        EventRow(f"01JDQ7ZK3M{n:016d}", SITES[n % 2], "s", moment, moment.date(), "pageview",
+                 "/", None)
+        for n in range(4)
+    ]  # fmt: skip
+    PostgresEventStore(db).store(rows, [])
+    with transaction(db) as conn:
+        rebuild_rollups(conn, SITES[:1])
+    assert fetch_all(database_url, "SELECT DISTINCT site_id FROM stats_pending") == [(SITES[1],)]
+    before = snapshot(database_url)
+    assert fold(db, SITES[:1]) == 0
+    assert snapshot(database_url) == before
+    with transaction(db) as conn:
+        rebuild_rollups(conn)
+    assert pending_count(db) == 0
+    assert fold(db) == 0
+    assert snapshot(database_url) == rebuilt(database_url)
+
+
+def test_ingest_code_from_before_the_fold_records_pending_rows(db: Pool, database_url: str) -> None:
+    """The ingest transaction of the previous version (its rows in the temporary tables, then
+    `SELECT stats_apply_ingest()`), still running during a deploy, records its rows as pending
+    instead of folding them past the pending rows of the new version."""
+    add_sites(database_url)
+    moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    new_version = EventRow(
+        "01JDQ7ZK3M0000000000000001", SITES[0], "s", moment, moment.date(), "pageview", "/", None
+    )
+    PostgresEventStore(db).store([new_version], [])
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE TEMP TABLE ingest_new_events (LIKE events) ON COMMIT DROP")
+        conn.execute(
+            "INSERT INTO events (event_uid, site_id, session_id, timestamp, dt, event, pathname) "
+            "VALUES ('01JDQ7ZK3M0000000000000002', %s, 's', %s, %s, 'pageview', '/x') "
+            "RETURNING *",
+            (SITES[0], moment, moment.date()),
+        )
+        conn.execute(
+            "INSERT INTO ingest_new_events SELECT * FROM events "
+            "WHERE event_uid = '01JDQ7ZK3M0000000000000002'"
+        )
+        conn.execute("SELECT stats_apply_ingest()")
+        conn.commit()
+    assert all(not rows for rows in snapshot(database_url).values())
+    assert pending_count(db) == 2
+    assert fold(db) == 2
+    assert snapshot(database_url) == rebuilt(database_url)
