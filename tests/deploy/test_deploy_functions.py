@@ -143,7 +143,21 @@ EXPECTED = {
         env=frozenset(DB_ENV | {Env.HOT_RETENTION_DAYS}),
         actions=frozenset(LOGS | VPC_ACCESS | READ_SECRET),
     ),
+    "foldStats": Expected(
+        "entrypoints.lambdas.fold_stats.handler",
+        memory=512,
+        timeout=360,
+        in_vpc=True,
+        env=frozenset(DB_ENV),
+        actions=frozenset(LOGS | VPC_ACCESS | READ_SECRET),
+    ),
 }
+# The functions that need the database and nothing else besides their logs and the VPC.
+DATABASE_ONLY = sorted(
+    name
+    for name, expected in EXPECTED.items()
+    if expected.actions == LOGS | VPC_ACCESS | READ_SECRET
+)
 
 
 def _function(synthesis: Synthesis, name: str) -> tuple[str, dict[str, Any]]:
@@ -183,6 +197,13 @@ def test_function_runtime_memory_and_timeout(synthesis: Synthesis, name: str) ->
     assert properties["Runtime"] == "python3.12"
     assert properties["MemorySize"] == expected.memory
     assert properties["Timeout"] == expected.timeout
+
+
+def test_fold_outlasts_its_statement_timeout(synthesis: Synthesis) -> None:
+    """foldStats' timeout is longer than the fold's 5-minute statement timeout, so a slow fold
+    is cancelled by the database (and rolled back) before Lambda kills the function."""
+    _, properties = _function(synthesis, "foldStats")
+    assert properties["Timeout"] > 5 * 60
 
 
 def test_process_ingest_answers_before_firehose_gives_up(synthesis: Synthesis) -> None:
@@ -268,6 +289,15 @@ def test_environment_values_point_at_the_right_resources(synthesis: Synthesis) -
     _, maintenance = _function(synthesis, "maintenance")
     assert maintenance["Environment"]["Variables"][Env.HOT_RETENTION_DAYS] == "32"
 
+    for name in DATABASE_ONLY:
+        _, properties = _function(synthesis, name)
+        variables = properties["Environment"]["Variables"]
+        assert {key: variables[key] for key in DB_ENV} == {
+            Env.DB_HOST: get_att(proxy, "Endpoint"),
+            Env.DB_SECRET_ARN: proxy_secret,
+            Env.DB_NAME: "analytics",
+        }, name
+
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_function_iam_actions_are_exact(synthesis: Synthesis, name: str) -> None:
@@ -315,6 +345,38 @@ def test_process_ingest_data_permissions_are_scoped(synthesis: Synthesis) -> Non
     assert sorted(map(str, secrets)) == sorted(
         map(str, [resources[proxy]["Properties"]["Auth"][0]["SecretArn"], access_key])
     )
+
+
+@pytest.mark.parametrize("name", DATABASE_ONLY)
+def test_database_functions_read_only_the_database_secret(synthesis: Synthesis, name: str) -> None:
+    """The functions that only use the database (foldStats among them) may read exactly one
+    secret: the cluster's credentials, the one RDS Proxy authenticates with."""
+    resources = synthesis.resources
+    _, properties = _function(synthesis, name)
+    statements = role_statements(resources, role_id(properties))
+    secrets = [
+        resource
+        for statement in statements_with_action(statements, "secretsmanager:GetSecretValue")
+        for resource in as_list(statement["Resource"])
+    ]
+    proxy = _only(resources, "AWS::RDS::DBProxy", RequireTLS=True)
+    assert secrets == [resources[proxy]["Properties"]["Auth"][0]["SecretArn"]]
+
+
+def test_fold_stats_is_not_retried_by_lambda(synthesis: Synthesis) -> None:
+    """A failed or stale scheduled fold is dropped, not retried: the next minute's run folds
+    the same pending rows. No reserved concurrency: overlapping folds wait on the sites' row
+    locks, and any reservation fails deploys in accounts with a low concurrency quota."""
+    fold_id, properties = _function(synthesis, "foldStats")
+    (config,) = [
+        value["Properties"]
+        for value in of_type(synthesis.resources, "AWS::Lambda::EventInvokeConfig").values()
+        if value["Properties"]["FunctionName"] == ref(fold_id)
+    ]
+    assert config["MaximumRetryAttempts"] == 0
+    assert config["MaximumEventAgeInSeconds"] == 60
+    assert config["Qualifier"] == "$LATEST"
+    assert "ReservedConcurrentExecutions" not in properties
 
 
 def test_query_permissions_are_scoped(synthesis: Synthesis) -> None:
@@ -394,7 +456,7 @@ def test_every_log_group_has_retention(synthesis: Synthesis) -> None:
 
 
 def test_functions_share_one_code_asset(synthesis: Synthesis) -> None:
-    """All seven functions run from the same code asset, told apart by their handler strings."""
+    """All our functions run from the same code asset, told apart by their handler strings."""
     codes = {
         str(value["Properties"]["Code"])
         for value in of_type(synthesis.resources, "AWS::Lambda::Function").values()

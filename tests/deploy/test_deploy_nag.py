@@ -68,6 +68,24 @@ def test_every_acknowledgment_has_a_reason(synthesis: Synthesis) -> None:
         assert base in ACKNOWLEDGED_RULES, f"unreviewed acknowledgment {rule} at {path}"
 
 
+def test_scheduled_functions_need_only_the_common_acknowledgments(synthesis: Synthesis) -> None:
+    """The scheduled functions (maintenance, foldStats) are acknowledged for nothing beyond
+    what every VPC function is: the runtime and Lambda's ENI actions."""
+    common = {"AwsSolutions-L1", "AwsSolutions-IAM5[Resource::*]"}
+    for construct_id in (
+        "MaintenanceFn",
+        "FoldStatsFn",
+        "MaintenanceSchedule",
+        "FoldStatsSchedule",
+    ):
+        prefix = f"{synthesis.stack.node.path}/{construct_id}/"
+        rules = {
+            rule for path, rule, _ in _acknowledgments(synthesis.app) if path.startswith(prefix)
+        }
+        expected = common if construct_id.endswith("Fn") else set()
+        assert rules == expected, construct_id
+
+
 def test_wildcard_acknowledgments_are_specific_findings(synthesis: Synthesis) -> None:
     """IAM5 is only ever acknowledged finding by finding, for a resource pattern, never for
     a wildcard action."""

@@ -378,7 +378,7 @@ def test_network_is_private_with_service_endpoints(synthesis: Synthesis) -> None
 def test_migration_trigger_runs_migrate_before_the_api(synthesis: Synthesis) -> None:
     """A trigger invokes the migrate function synchronously (a raised error fails the deploy)
     after the database and proxy exist and before the API's routes and stage, the IngestHttp
-    stream and the maintenance schedule."""
+    stream and the maintenance and fold schedules (the fold needs migration 0006)."""
     resources = synthesis.resources
     (trigger_id,) = of_type(resources, "Custom::Trigger")
     trigger = resources[trigger_id]
@@ -400,7 +400,7 @@ def test_migration_trigger_runs_migrate_before_the_api(synthesis: Synthesis) -> 
         **of_type(resources, "AWS::Events::Rule"),
     }
     gated[_http_stream(synthesis)[0]] = resources[_http_stream(synthesis)[0]]
-    assert len(gated) == len(ROUTES) + 3
+    assert len(gated) == len(ROUTES) + 4  # + the stage, the two schedules, IngestHttp
     for key, resource in gated.items():
         assert trigger_id in depends_on(resource), f"{key} does not wait for the migrations"
 
@@ -500,15 +500,56 @@ def test_ingest_is_public_behind_cloudfront_with_viewer_headers(synthesis: Synth
     )
 
 
+def _schedule_of(synthesis: Synthesis, handler: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(rule id, rule properties, its one target) of the one EventBridge rule that invokes the
+    function with `handler`, after checking that EventBridge may invoke it for that rule."""
+    resources = synthesis.resources
+    function_id, _ = function_by_handler(resources, handler)
+    (rule_id,) = [
+        key
+        for key, value in of_type(resources, "AWS::Events::Rule").items()
+        if any(
+            target["Arn"] == get_att(function_id, "Arn")
+            for target in value["Properties"].get("Targets", [])
+        )
+    ]
+    rule = resources[rule_id]["Properties"]
+    (target,) = rule["Targets"]
+    assert rule["State"] == "ENABLED"
+    permissions = [
+        value["Properties"]
+        for value in of_type(resources, "AWS::Lambda::Permission").values()
+        if value["Properties"].get("SourceArn") == get_att(rule_id, "Arn")
+    ]
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": get_att(function_id, "Arn"),
+            "Principal": "events.amazonaws.com",
+            "SourceArn": get_att(rule_id, "Arn"),
+        }
+    ]
+    return rule_id, rule, target
+
+
+def test_schedules_are_maintenance_and_fold_only(synthesis: Synthesis) -> None:
+    """The stack has exactly two EventBridge rules: the daily maintenance and the fold."""
+    assert len(of_type(synthesis.resources, "AWS::Events::Rule")) == 2
+
+
 def test_maintenance_runs_daily(synthesis: Synthesis) -> None:
     """An EventBridge schedule invokes the maintenance function once a day."""
-    _, rule = _the_one(synthesis, "AWS::Events::Rule")
+    _, rule, _ = _schedule_of(synthesis, "entrypoints.lambdas.maintenance.handler")
     assert rule["ScheduleExpression"] == "cron(15 0 * * ? *)"
-    maintenance_id, _ = function_by_handler(
-        synthesis.resources, "entrypoints.lambdas.maintenance.handler"
-    )
-    (target,) = rule["Targets"]
-    assert target["Arn"] == get_att(maintenance_id, "Arn")
+
+
+def test_fold_stats_runs_every_minute(synthesis: Synthesis) -> None:
+    """An EventBridge schedule invokes the fold function every minute, without retries (the
+    next minute's run is the retry)."""
+    _, rule, target = _schedule_of(synthesis, "entrypoints.lambdas.fold_stats.handler")
+    assert rule["ScheduleExpression"] == "rate(1 minute)"
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0}
+    assert "Input" not in target  # the handler ignores its event
 
 
 # --- alarms ----------------------------------------------------------------------------------
@@ -535,6 +576,45 @@ def test_alarm_on_process_ingest_errors(synthesis: Synthesis) -> None:
     assert alarm["Threshold"] == 1
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["AlarmActions"]
+
+
+def test_alarm_on_maintenance_errors(synthesis: Synthesis) -> None:
+    """An alarm fires on any maintenance error within an hour."""
+    maintenance_id, _ = function_by_handler(
+        synthesis.resources, "entrypoints.lambdas.maintenance.handler"
+    )
+    (alarm,) = [
+        alarm
+        for alarm in _alarms(synthesis)
+        if alarm["MetricName"] == "Errors"
+        and alarm["Dimensions"] == [{"Name": "FunctionName", "Value": ref(maintenance_id)}]
+    ]
+    assert alarm["Namespace"] == "AWS/Lambda"
+    assert alarm["Threshold"] == 1
+    assert alarm["Period"] == 3600
+    assert alarm["AlarmActions"]
+
+
+def test_alarm_on_a_failing_fold(synthesis: Synthesis) -> None:
+    """An alarm fires when the every-minute fold has failed in each of three consecutive
+    5-minute periods; a single failure is retried by the next run and does not page."""
+    fold_id, _ = function_by_handler(synthesis.resources, "entrypoints.lambdas.fold_stats.handler")
+    (alarm,) = [
+        alarm
+        for alarm in _alarms(synthesis)
+        if alarm["MetricName"] == "Errors"
+        and alarm["Dimensions"] == [{"Name": "FunctionName", "Value": ref(fold_id)}]
+    ]
+    assert alarm["Namespace"] == "AWS/Lambda"
+    assert alarm["Statistic"] == "Sum"
+    assert alarm["Period"] == 300
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmDescription"].startswith("Read-model fold failing")
+    (topic_id,) = of_type(synthesis.resources, "AWS::SNS::Topic")
+    assert alarm["AlarmActions"] == [ref(topic_id)]
 
 
 def test_alarm_on_objects_under_the_failure_prefix(synthesis: Synthesis) -> None:

@@ -1,4 +1,5 @@
-"""Alarms: processIngest errors, batches backed up to the failure prefix, stale deliveries.
+"""Alarms: processIngest, maintenance and read-model fold errors, batches backed up to the
+failure prefix, stale deliveries.
 
 All alarms notify one SNS topic; `alarm_email` (context) subscribes an address to it.
 """
@@ -25,6 +26,8 @@ ICEBERG_FRESHNESS_METRIC = "DeliveryToIceberg.DataFreshness"
 HTTP_FRESHNESS_LIMIT = Duration.minutes(15)
 # The Iceberg streams buffer up to 900 s by design; twice that means they are stuck.
 ICEBERG_FRESHNESS_LIMIT = Duration.minutes(30)
+# The fold runs every minute; one failed run is retried by the next, 15 minutes of them is not.
+FOLD_STATS_FAILING_PERIODS = 3
 
 
 class Alarms(Construct):
@@ -37,6 +40,7 @@ class Alarms(Construct):
         *,
         process_ingest: lambda_.IFunction,
         maintenance: lambda_.IFunction,
+        fold_stats: lambda_.IFunction,
         bucket: s3.IBucket,
         ingest_http: firehose.CfnDeliveryStream,
         iceberg_streams: dict[str, firehose.CfnDeliveryStream],
@@ -75,6 +79,21 @@ class Alarms(Construct):
             alarm_description="Partition maintenance failed: tomorrow's partitions may be missing",
             threshold=1,
             evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarms["FoldStatsErrors"] = fold_stats.metric_errors(
+            period=five_minutes, statistic="Sum"
+        ).create_alarm(
+            self,
+            "FoldStatsErrors",
+            alarm_description=(
+                "Read-model fold failing: dashboards fold at query time and get slower as the "
+                "backlog grows"
+            ),
+            threshold=1,
+            evaluation_periods=FOLD_STATS_FAILING_PERIODS,
+            datapoints_to_alarm=FOLD_STATS_FAILING_PERIODS,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )

@@ -5,7 +5,11 @@ so the infrastructure cannot drift from what the handlers read.
 
 Order on every deploy: the database and proxy come up, then the migrate function runs through
 a `triggers.Trigger` (a failed migration fails the deploy), and only then are the API's routes
-and stage, the IngestHttp stream and the maintenance schedule created or updated.
+and stage, the IngestHttp stream and the maintenance and fold schedules created or updated.
+
+Two functions run on EventBridge schedules: maintenance daily (partitions, expired salts) and
+foldStats every minute (the rows ingested since, into the hot store's read model; dashboard
+queries fold before answering too, so the schedule only keeps the backlog small).
 """
 
 from __future__ import annotations
@@ -102,13 +106,24 @@ MAINTENANCE = FunctionSpec(
     in_vpc=True,
     description="Daily: create the coming days' event partitions, drop expired ones",
 )
+FOLD_STATS = FunctionSpec(
+    name="foldStats",
+    handler="entrypoints.lambdas.fold_stats.handler",
+    memory_mb=512,
+    # Longer than the fold's 5-minute statement timeout, so the database gives up first.
+    timeout=Duration.minutes(6),
+    in_vpc=True,
+    description="Every minute: fold newly ingested rows into the hot store's read model",
+)
 # The singleton provider that `triggers.Trigger` adds to the stack.
 TRIGGER_PROVIDER_ID = "AWSCDK.TriggerCustomResourceProviderCustomResourceProvider"
 
-SPECS = (INGEST, PROCESS_INGEST, QUERY, SITES, ACCOUNTS, MIGRATE, MAINTENANCE)
+SPECS = (INGEST, PROCESS_INGEST, QUERY, SITES, ACCOUNTS, MIGRATE, MAINTENANCE, FOLD_STATS)
 
 # Daily at 00:15 UTC, after midnight's partition is in use and well before the next one.
 MAINTENANCE_SCHEDULE = events.Schedule.cron(minute="15", hour="0")
+# Every minute: the fold only keeps the backlog small (queries fold their sites first).
+FOLD_STATS_SCHEDULE = events.Schedule.rate(Duration.minutes(1))
 
 
 class AnalyticsStack(Stack):
@@ -249,6 +264,13 @@ class AnalyticsStack(Stack):
             {**database_env, Env.HOT_RETENTION_DAYS.value: str(settings.hot_retention_days)},
             [read_db_secret],
         )
+        self.fold_stats = function(FOLD_STATS, dict(database_env), [read_db_secret])
+        # A failed or stale tick is not retried: the next minute's run folds the same rows.
+        # (No reserved concurrency: overlapping folds serialise on the sites' row locks, and
+        # reserving any would fail deploys in accounts with a low concurrency quota.)
+        self.fold_stats.function.configure_async_invoke(
+            retry_attempts=0, max_event_age=Duration.minutes(1)
+        )
         self.functions = (
             self.ingest,
             self.process_ingest,
@@ -257,6 +279,7 @@ class AnalyticsStack(Stack):
             self.accounts,
             self.migrate,
             self.maintenance,
+            self.fold_stats,
         )
 
         self.api = DashboardApi(
@@ -279,6 +302,13 @@ class AnalyticsStack(Stack):
             schedule=MAINTENANCE_SCHEDULE,
             targets=[targets.LambdaFunction(self.maintenance.function, retry_attempts=2)],
         )
+        self.fold_stats_rule = events.Rule(
+            self,
+            "FoldStatsSchedule",
+            description="Fold newly ingested rows into the hot store's read model",
+            schedule=FOLD_STATS_SCHEDULE,
+            targets=[targets.LambdaFunction(self.fold_stats.function, retry_attempts=0)],
+        )
 
         self.migration = self._migration_trigger(migration_run_id)
 
@@ -287,6 +317,7 @@ class AnalyticsStack(Stack):
             "Alarms",
             process_ingest=self.process_ingest.function,
             maintenance=self.maintenance.function,
+            fold_stats=self.fold_stats.function,
             bucket=self.lake.data,
             ingest_http=self.streams.ingest_http,
             iceberg_streams=self.streams.iceberg_streams,
@@ -381,6 +412,7 @@ class AnalyticsStack(Stack):
                 self.api.stage,
                 self.streams.ingest_http,
                 self.maintenance_rule,
+                self.fold_stats_rule,
             ],
         )
         # The trigger runs on create and on every update of its properties; a new run id per
