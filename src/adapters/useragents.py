@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from analytics_core.enrichment import BOT, DeviceType, UserAgentInfo
-from analytics_core.limits import SESSION_ATTRIBUTE
+from analytics_core.limits import SESSION_ATTRIBUTE, replace_surrogates
 
 TOOL_FAMILIES = frozenset(
     {
@@ -143,4 +143,6 @@ class UaParserUserAgents:
     def _classify(self, user_agent: str) -> UserAgentInfo:
         if not user_agent.strip():
             return BOT
+        # A lone surrogate (an escape in the record's JSON) cannot cross into the Rust parser.
+        user_agent = replace_surrogates(user_agent)
         return classify(user_agent, self._get_parser().parse(user_agent))

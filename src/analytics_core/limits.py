@@ -33,6 +33,11 @@ PROPERTY_VALUE = 500
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def replace_surrogates(value: str) -> str:
+    """`value` with U+FFFD for each lone surrogate (which UTF-8 cannot encode)."""
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+
+
 def clean_text(value: str, limit: int) -> str:
     """`value` without NUL characters or lone surrogates, cut to `limit` characters."""
     if "\x00" in value:
@@ -62,6 +67,8 @@ def finite_number(value: object) -> int | float | None:
 
 def screen_dimension(value: object) -> int | None:
     """A screen width or height: a non-negative integer, clamped to SMALLINT; else None."""
+    if type(value) is int:  # what trackers send: no checks or conversion needed
+        return None if value < 0 else min(value, SMALLINT_MAX)
     number = finite_number(value)
     if number is None:
         return None

@@ -277,6 +277,7 @@ def hostile_records() -> tuple[list[bytes], set[str]]:
         record(envelope(14, payload(), site_id="x" * 10_000)),
         record(envelope(15, payload(), site_id=SITE.lower())),
         record(envelope(16, payload(), user_agent=f"{CHROME} {long_text}")),
+        record(envelope(22, payload(), user_agent=f"{CHROME}{nul}{lone}")),
         b"[1, 2, 3]",
         b'"just a string"',
         b"null",
@@ -327,7 +328,7 @@ def test_hostile_and_broken_input_is_counted_never_fatal(
     ]
     assert line["records"] == len(records) + 1
     assert line["outcomes"] == {
-        "accepted": len(good) + 1,
+        "accepted": len(good) + 2,
         "duplicate": 0,
         "malformed": 14,
         "unknown_site": 1,
@@ -339,7 +340,7 @@ def test_hostile_and_broken_input_is_counted_never_fatal(
         fetch_all(database_url, "SELECT outcome, sum(count) FROM ingest_outcomes GROUP BY 1")
     )
     assert counts == {
-        "accepted": len(good) + 1,  # + the one with a 10,000-character user agent
+        "accepted": len(good) + 2,  # + the user agents of 10,000 characters, of NUL and U+D800
         "domain_mismatch": 3,  # an Origin broken by NUL, two spoofed ones
         "malformed": 1,  # a body of the wrong shape for a known site
     }
