@@ -107,15 +107,20 @@ def utm_parameters(payload: Payload) -> tuple[str | None, ...]:
         if any(values):
             return values
     if payload.url and "utm_" in payload.url:
-        try:
-            query = urlsplit(payload.url).query
-        except ValueError:  # e.g. an unbalanced bracket in the host part
-            return (None,) * len(UTM_FIELDS)
-        params: dict[str, str] = {}
-        for key, value in parse_qsl(query):
-            params.setdefault(key, value)
-        return tuple(optional_text(params.get(f"utm_{name}"), UTM) for name in UTM_FIELDS)
+        return _url_utm_parameters(payload.url)
     return (None,) * len(UTM_FIELDS)
+
+
+@lru_cache(maxsize=512)  # campaign links repeat; parsing a query string is slow
+def _url_utm_parameters(url: str) -> tuple[str | None, ...]:
+    try:
+        query = urlsplit(url).query
+    except ValueError:  # e.g. an unbalanced bracket in the host part
+        return (None,) * len(UTM_FIELDS)
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(query):
+        params.setdefault(key, value)
+    return tuple(optional_text(params.get(f"utm_{name}"), UTM) for name in UTM_FIELDS)
 
 
 def _screen(screen: Mapping[str, Any] | None) -> tuple[int | None, int | None]:
@@ -126,15 +131,31 @@ def _screen(screen: Mapping[str, Any] | None) -> tuple[int | None, int | None]:
 
 def normalise_geo(geo: Geo) -> tuple[str | None, str | None, str | None]:
     """country (alpha-2), region (ISO-3166-2, `US-CA`), city; each None when not usable."""
-    country = geo.country.strip().upper() if isinstance(geo.country, str) else None
+    country, region, city = geo.country, geo.region, geo.city
+    if _is_text_or_none(country) and _is_text_or_none(region) and _is_text_or_none(city):
+        return _normalised_geo(country, region, city)  # visitors come from a few places
+    return _normalise_geo(country, region, city)
+
+
+def _is_text_or_none(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+def _normalise_geo(
+    raw_country: object, raw_region: object, raw_city: object
+) -> tuple[str | None, str | None, str | None]:
+    country = raw_country.strip().upper() if isinstance(raw_country, str) else None
     if country is None or not _COUNTRY.fullmatch(country):
         return None, None, None
     region = None
-    if isinstance(geo.region, str):
-        code = geo.region.strip().upper().removeprefix(f"{country}-")
+    if isinstance(raw_region, str):
+        code = raw_region.strip().upper().removeprefix(f"{country}-")
         if _SUBDIVISION.fullmatch(code):
             region = f"{country}-{code}"
-    return country, region, optional_text(geo.city, SESSION_ATTRIBUTE)
+    return country, region, optional_text(raw_city, SESSION_ATTRIBUTE)
+
+
+_normalised_geo = lru_cache(maxsize=1024)(_normalise_geo)
 
 
 def locate(ctx: RequestContext, geo_lookup: GeoLookup | None) -> tuple[str | None, ...]:
@@ -156,24 +177,55 @@ def session_attributes(
     geo_lookup: GeoLookup | None,
 ) -> SessionAttributes:
     """The session columns of an initial event (before the compliance filter)."""
+    return SessionAttributes(*session_columns(payload, ctx, site_domains, agent, geo_lookup))
+
+
+SessionColumns = tuple[
+    str | None,  # referer
+    str | None,  # referer_domain
+    str | None,  # utm_source
+    str | None,  # utm_medium
+    str | None,  # utm_campaign
+    str | None,  # utm_content
+    str | None,  # utm_term
+    str | None,  # device
+    str | None,  # os
+    str | None,  # browser
+    str | None,  # country
+    str | None,  # region
+    str | None,  # city
+    int | None,  # screen_width
+    int | None,  # screen_height
+]
+
+
+def session_columns(
+    payload: Payload,
+    ctx: RequestContext,
+    site_domains: Iterable[str],
+    agent: UserAgentInfo,
+    geo_lookup: GeoLookup | None,
+) -> SessionColumns:
+    """`session_attributes` as a plain tuple in field order (what the ingest loop builds rows
+    from, without an intermediate object)."""
     referer, domain = referral(payload.referrer, site_domains)
     source, medium, campaign, content, term = utm_parameters(payload)
     country, region, city = locate(ctx, geo_lookup)
     width, height = _screen(payload.screen)
-    return SessionAttributes(
-        referer=referer,
-        referer_domain=domain,
-        utm_source=source,
-        utm_medium=medium,
-        utm_campaign=campaign,
-        utm_content=content,
-        utm_term=term,
-        device=None if agent.device is None else agent.device.value,
-        os=optional_text(agent.os, SESSION_ATTRIBUTE),
-        browser=optional_text(agent.browser, SESSION_ATTRIBUTE),
-        country=country,
-        region=region,
-        city=city,
-        screen_width=width,
-        screen_height=height,
+    return (
+        referer,
+        domain,
+        source,
+        medium,
+        campaign,
+        content,
+        term,
+        None if agent.device is None else agent.device.value,
+        optional_text(agent.os, SESSION_ATTRIBUTE),
+        optional_text(agent.browser, SESSION_ATTRIBUTE),
+        country,
+        region,
+        city,
+        width,
+        height,
     )

@@ -48,7 +48,18 @@ INITIAL_EVENT_COLUMNS = EVENT_COLUMNS + SESSION_COLUMNS
 def iso_millis(moment: datetime) -> str:
     """A moment as the wire formats write it: ISO-8601 in UTC with milliseconds and a `Z`
     (`2026-11-25T11:39:34.123Z`): the cold rows' `timestamp`, the APIs' times."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)  # rows' times are UTC
+    # What isoformat(timespec="milliseconds") writes, with "Z" for "+00:00", in a third less
+    # time (the cold forward formats one per row).
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031  # the fastest way
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond // 1000,
+    )
 
 
 @attrs.frozen

@@ -87,7 +87,9 @@ def decode_record(record: object) -> bytes | None:
     if not isinstance(data, str):
         return None
     try:
-        return base64.b64decode(data, validate=True)
+        # base64.b64decode(data, validate=True) without its wrapper (one call per record): a
+        # non-ASCII text raises ValueError here as there.
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
         return None
 
