@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 
 import attrs
@@ -184,8 +184,18 @@ class InMemoryEventStore:
         self.outcomes: Counter[tuple[str, date, Outcome]] = Counter()
         self.unavailable = False
 
-    def store(self, rows: Sequence[EventRow], rejected: Sequence[OutcomeTally]) -> list[Outcome]:
+    def store(
+        self,
+        rows: Iterable[EventRow],
+        rejected: Iterable[OutcomeTally],
+        *,
+        expected: Mapping[str, int] | None = None,
+    ) -> list[Outcome]:
         """Insert new rows within allowance; see the port for the rules."""
+        rows = list(rows)  # `expected` is only a hint: this store writes at the end
+        rejected = list(rejected)
+        if expected is not None and not {row.site_id for row in rows} <= set(expected):
+            raise ValueError("a row of a site not in `expected`")
         if self.unavailable:
             raise StoreUnavailableError("database unavailable: in-memory outage")
         with self._lock:

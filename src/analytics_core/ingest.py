@@ -14,8 +14,8 @@ between accepted, duplicate (stored by an earlier delivery) and over_allowance.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -206,55 +206,116 @@ class _RowBuilder:
         )
 
 
+class _Batch:
+    """One batch's records on their way to rows: outcomes and tallies as they are decided."""
+
+    def __init__(
+        self,
+        records: Sequence[Envelope | None],
+        site_ids: set[str],
+        configs: Mapping[str, SiteConfig],
+        ports: IngestPorts,
+    ) -> None:
+        self.records = records
+        self.site_ids = site_ids
+        self.configs = configs
+        self.ports = ports
+        self.outcomes: list[Outcome] = [Outcome.MALFORMED] * len(records)
+        self.tallies: Counter[tuple[str, date, Outcome]] = Counter()
+        self.rows: list[EventRow] = []
+        self.row_records: list[int] = []  # the record of each row
+        self._builder = _RowBuilder(ports)
+        self._seen: set[str] = set()
+        # Whether a site accepts requests from an (Origin, Referer) pair, memoised for the
+        # batch: a batch's records come from a few pages of a few sites.
+        self._origins: dict[tuple[str, str | None, str | None], bool] = {}
+
+    def expected(self) -> Counter[str]:
+        """Every site a row or tally can belong to (the known ones), with its record count
+        (at most one row a record)."""
+        configs = self.configs
+        return Counter(
+            e.site_id for e in self.records if e is not None and configs.get(e.site_id) is not None
+        )
+
+    def built(self) -> Iterator[EventRow]:
+        """The rows to store, built one at a time (the store may write each as it comes);
+        the other records' outcomes and tallies on the way, in record order.
+
+        Plain events come first, then the initial events (each in record order): the store
+        writes each table with its own COPY, one after the other, so it can write both while
+        the rows are being built. This order keeps the database busy all along: the first
+        pass checks every record (the most Python work) while the events (the most rows) are
+        written; the initial events (the most enrichment) are built while they are."""
+        builder = self._builder
+        later: list[tuple[int, Envelope, SiteConfig, Payload, UserAgentInfo, datetime]] = []
+        for checked in self._checked():
+            index, envelope, config, payload, agent, timestamp = checked
+            if payload.kind is not EventKind.EVENT:
+                later.append(checked)
+                continue
+            yield self._row(index, builder.build(envelope, config, payload, agent, timestamp))
+        for index, envelope, config, payload, agent, timestamp in later:
+            yield self._row(index, builder.build(envelope, config, payload, agent, timestamp))
+
+    def _row(self, index: int, row: EventRow) -> EventRow:
+        self.rows.append(row)
+        self.row_records.append(index)
+        return row
+
+    def _checked(
+        self,
+    ) -> Iterator[tuple[int, Envelope, SiteConfig, Payload, UserAgentInfo, datetime]]:
+        """The records that pass every check, with what building their row needs; the
+        outcomes and tallies of the others."""
+        tallies, configs = self.tallies, self.configs
+        for index, envelope in enumerate(self.records):
+            if envelope is None or envelope.site_id not in self.site_ids:
+                continue  # malformed, and no site to count it against
+            config = configs.get(envelope.site_id)
+            payload = parse_payload(envelope.payload)
+            if payload is None:
+                if config is not None:
+                    tallies[config.site_id, envelope.received_at.date(), Outcome.MALFORMED] += 1
+                continue
+            timestamp = event_time(payload.timestamp_ms, envelope.received_at)
+            outcome = _precheck(envelope, config, self._seen, self.ports.user_agents, self._origins)
+            if isinstance(outcome, Outcome):
+                self.outcomes[index] = outcome
+                if config is not None:
+                    tallies[config.site_id, timestamp.date(), outcome] += 1
+                continue
+            assert config is not None  # noqa: S101  # _precheck answers unknown_site otherwise
+            yield index, envelope, config, payload, outcome, timestamp
+
+    def rejected(self) -> Iterator[OutcomeTally]:
+        """The tallies; complete once `built()` is exhausted (the store reads them after)."""
+        for (site, day, outcome), n in self.tallies.items():
+            yield OutcomeTally(site, day, outcome, n)
+
+
 def process_batch(records: Sequence[Envelope | None], ports: IngestPorts) -> BatchResult:
     """Validate, enrich, filter and store one batch, then forward its rows to the cold store.
 
     `records[i]` is None when the i-th record could not be decoded into an envelope. Raises
     an `InfrastructureError` (nothing stored, or everything stored but not all forwarded)
-    when a dependency fails; see the module docstring.
+    when a dependency fails; see the module docstring. The rows are handed to the event store
+    as they are built, so that it can write them meanwhile.
     """
     named = {e.site_id for e in records if e is not None}
     site_ids = {site_id for site_id in named if is_site_id(site_id)}
     configs = ports.site_configs.load(site_ids) if site_ids else {}
-    outcomes: list[Outcome] = [Outcome.MALFORMED] * len(records)
-    tallies: Counter[tuple[str, date, Outcome]] = Counter()
-    builder = _RowBuilder(ports)
-    rows: list[EventRow] = []
-    row_records: list[int] = []
-    seen: set[str] = set()
-    # Whether a site accepts requests from an (Origin, Referer) pair, memoised for the batch:
-    # a batch's records come from a few pages of a few sites.
-    origins: dict[tuple[str, str | None, str | None], bool] = {}
-
-    for index, envelope in enumerate(records):
-        if envelope is None or envelope.site_id not in site_ids:
-            continue  # malformed, and no site to count it against
-        config = configs.get(envelope.site_id)
-        payload = parse_payload(envelope.payload)
-        if payload is None:
-            if config is not None:
-                tallies[config.site_id, envelope.received_at.date(), Outcome.MALFORMED] += 1
-            continue
-        timestamp = event_time(payload.timestamp_ms, envelope.received_at)
-        outcome = _precheck(envelope, config, seen, ports.user_agents, origins)
-        if isinstance(outcome, Outcome):
-            outcomes[index] = outcome
-            if config is not None:
-                tallies[config.site_id, timestamp.date(), outcome] += 1
-            continue
-        assert config is not None  # noqa: S101  # _precheck answers unknown_site otherwise
-        rows.append(builder.build(envelope, config, payload, outcome, timestamp))
-        row_records.append(index)
-
+    batch = _Batch(records, site_ids, configs, ports)
+    expected = batch.expected()
     stored: Sequence[Outcome] = ()
-    if rows or tallies:
-        stored = ports.event_store.store(
-            rows,
-            [OutcomeTally(site, day, outcome, n) for (site, day, outcome), n in tallies.items()],
-        )
+    if expected:
+        stored = ports.event_store.store(batch.built(), batch.rejected(), expected=expected)
+    else:
+        deque(batch.built(), maxlen=0)  # no known site, so no row: the outcomes only
+    outcomes = batch.outcomes
     events: list[EventRow] = []
     initial_events: list[InitialEventRow] = []
-    for row, index, outcome in zip(rows, row_records, stored, strict=True):
+    for row, index, outcome in zip(batch.rows, batch.row_records, stored, strict=True):
         outcomes[index] = outcome
         if outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
             continue

@@ -7,7 +7,7 @@ fakes of the unit tests and pass the same contract tests as the real ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -143,12 +143,24 @@ class SiteConfigs(Protocol):
 class EventStore(Protocol):
     """The hot store's intake: one call per batch, all or nothing."""
 
-    def store(self, rows: Sequence[EventRow], rejected: Sequence[OutcomeTally]) -> list[Outcome]:
+    def store(
+        self,
+        rows: Iterable[EventRow],
+        rejected: Iterable[OutcomeTally],
+        *,
+        expected: Mapping[str, int] | None = None,
+    ) -> list[Outcome]:
         """Insert the rows not stored yet (by `event_uid`) within their sites' allowances, in
         order, charging each site for what was inserted, and add these outcomes and the
         `rejected` tallies to the outcome counters, in one transaction. Returns one outcome
         per row: accepted, duplicate, over_allowance, or unknown_site (the site is gone).
-        Raises `StoreUnavailableError` when nothing could be committed."""
+        Raises `StoreUnavailableError` when nothing could be committed.
+
+        `rows` may be produced while it is consumed, and `rejected` is read after `rows` is
+        exhausted. `expected`, when given, names every site of `rows` and `rejected` with the
+        most rows it can have: a store may then start writing before the last row is built.
+        Building the rows may use the other ports meanwhile (a store must not hold the only
+        connection they need)."""
         ...
 
 

@@ -6,7 +6,7 @@ model's fold) being exactly the inserted rows, and all-or-nothing transactions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -317,3 +317,44 @@ def test_many_rows_of_many_days(backend: Backend) -> None:
     assert backend.store.store(rows[:1000], []).count(Outcome.DUPLICATE) == 1000
     assert len(backend.stored()) == 2000
     assert backend.allowance(SITE) == 98_000
+
+
+def test_a_duplicate_found_mid_stream_falls_back_to_the_slow_path(
+    db: Pool, database_url: str
+) -> None:
+    """Rows streamed into COPY while they are produced: a stored event among the first of a
+    large batch fails the COPY while rows are still coming; the rest is consumed and the
+    batch stored by the slow path, each event once."""
+    backend = PostgresBackend(db, database_url)
+    backend.add_site(SITE, 100_000)
+    store = PostgresEventStore(db)
+    store.store([event(3)], [])
+    produced: list[int] = []
+
+    def rows() -> Iterator[EventRow]:
+        for number in range(1, 20_001):
+            produced.append(number)
+            yield event(number)
+
+    rejected = [OutcomeTally(SITE, DAY, Outcome.BOT, 1)]
+    outcomes = store.store(rows(), iter(rejected), expected={SITE: 20_001})
+    assert len(produced) == 20_000
+    assert outcomes.count(Outcome.ACCEPTED) == 19_999
+    assert outcomes[2] is Outcome.DUPLICATE
+    assert len(backend.stored()) == 20_000
+    assert backend.allowance(SITE) == 100_000 - 20_000
+    assert backend.outcomes()[SITE, DAY, "bot"] == 1
+    assert len(pending(database_url)) == 20_000
+
+
+def test_rows_of_both_tables_in_any_order_are_all_stored(db: Pool, database_url: str) -> None:
+    """The fast path writes a run of rows of one table per COPY, and the rows of a table
+    whose run has ended afterwards: alternating kinds are stored all the same."""
+    backend = PostgresBackend(db, database_url)
+    backend.add_site(SITE, 1_000)
+    rows = [initial(n) if n % 3 == 0 else event(n) for n in range(1, 41)]
+    outcomes = PostgresEventStore(db).store(iter(rows), iter([]), expected={SITE: 40})
+    assert outcomes == [Outcome.ACCEPTED] * 40
+    assert backend.stored() == sorted(uid(n) for n in range(1, 41))
+    assert pending(database_url) == sorted((uid(n), n % 3 == 0) for n in range(1, 41))
+    assert backend.allowance(SITE) == 960

@@ -34,14 +34,14 @@ def add_site(url: str, allowance: int) -> None:
 
 
 def run_concurrently(url: str, work: Sequence[Sequence[list[bytes]]]) -> list[IngestReport]:
-    """Each worker has its own pool (one connection) and services; all start together."""
+    """Each worker has its own pool and services, as a Lambda container; all start together."""
     barrier = threading.Barrier(len(work))
     reports: list[IngestReport] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
 
     def invoke(index: int, batches: Sequence[list[bytes]]) -> None:
-        pool = open_pool(url, max_size=1, name=f"invocation-{index}")
+        pool = open_pool(url, max_size=2, name=f"invocation-{index}")  # as a Lambda container
         services = bootstrap.build(
             Settings(database_url=url),
             pool=pool,

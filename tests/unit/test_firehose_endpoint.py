@@ -206,7 +206,7 @@ def test_an_unexpected_error_is_500_and_its_message_is_not_logged(
     """A bug is a 500 with a generic message (Firehose retries); the log has the error's type
     and traceback but not its message, which could quote a visitor's data."""
 
-    def broken(rows: object, rejected: object) -> list[object]:
+    def broken(rows: object, rejected: object, **hints: object) -> list[object]:
         raise RuntimeError(f"cannot handle {CHROME} from {VISITOR_IP}")
 
     world.store.store = broken  # type: ignore[method-assign]

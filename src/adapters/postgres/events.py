@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -141,6 +141,42 @@ def _initial_event_values(row: InitialEventRow) -> tuple[Any, ...]:
     )
 
 
+# A row's table, by whether it is an initial event, and its values in the table's COPY columns.
+_TABLES: dict[bool, tuple[_Table, Callable[[Any], tuple[Any, ...]]]] = {
+    False: (_EVENTS, _event_values),
+    True: (_INITIAL_EVENTS, _initial_event_values),
+}
+
+
+def _copy_runs(conn: psycopg.Connection[Any], rows: Iterator[EventRow]) -> None:
+    """COPY the rows into their tables as they come: one COPY per run of rows of one table
+    (a connection runs one COPY at a time), at most one run per table; the rows of a table
+    whose run has ended wait for one last COPY. Rows that come grouped by table (as the core
+    builds them: plain events first) are all written while they are being produced."""
+    ended: set[bool] = set()  # the tables (initial or not) whose run is over
+    waiting: list[EventRow] = []
+    row = next(rows, None)
+    while row is not None:
+        initial = isinstance(row, InitialEventRow)
+        if initial in ended:
+            waiting.append(row)
+            row = next(rows, None)
+            continue
+        table, values = _TABLES[initial]
+        with conn.cursor().copy(table.copy_direct) as copy:
+            while row is not None and isinstance(row, InitialEventRow) is initial:
+                copy.write_row(values(row))
+                row = next(rows, None)
+        ended.add(initial)
+    for initial in (False, True):
+        left = [r for r in waiting if isinstance(r, InitialEventRow) is initial]
+        if left:
+            table, values = _TABLES[initial]
+            with conn.cursor().copy(table.copy_direct) as copy:
+                for row_left in left:
+                    copy.write_row(values(row_left))
+
+
 class PostgresEventStore:
     """Stores batches in `events` / `initial_events`; see the module docstring."""
 
@@ -150,17 +186,80 @@ class PostgresEventStore:
         self._pool = pool
         self._timeout_ms = statement_timeout_ms
 
-    def store(self, rows: Sequence[EventRow], rejected: Sequence[OutcomeTally]) -> list[Outcome]:
-        """Insert the new rows within allowance, in one transaction; one outcome per row."""
-        outcomes: list[Outcome] = [Outcome.DUPLICATE] * len(rows)
-        sites = sorted({row.site_id for row in rows} | {tally.site_id for tally in rejected})
+    def store(
+        self,
+        rows: Iterable[EventRow],
+        rejected: Iterable[OutcomeTally],
+        *,
+        expected: Mapping[str, int] | None = None,
+    ) -> list[Outcome]:
+        """Insert the new rows within allowance, in one transaction; one outcome per row.
+
+        With `expected` (the most rows each site can have, and every site of `rejected`), the
+        sites are locked first and `rows` is consumed while it is being produced, straight
+        into COPY: the database stores the first rows while the caller builds the next.
+        `rejected` is read after `rows`."""
+        if expected is None:
+            rows, rejected = list(rows), list(rejected)
+            expected = Counter(row.site_id for row in rows)
+            expected.update({tally.site_id: 0 for tally in rejected})
+        taken: list[EventRow] = []
         with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
-            allowances: dict[str, int] = dict(conn.execute(_LOCK_SITES, (sites,)).fetchall())
-            candidates = self._candidates(rows, allowances, outcomes)
-            if candidates:
-                self._insert(conn, rows, candidates, allowances, outcomes)
-            self._count(conn, rows, outcomes, rejected, allowances)
-            self._mark_pending(conn, rows, outcomes)
+            allowances: dict[str, int] = dict(
+                conn.execute(_LOCK_SITES, (sorted(expected),)).fetchall()
+            )
+            pending = iter(rows)
+            fits = all(allowances.get(site, -1) >= n for site, n in expected.items())
+            if fits and self._copy_streaming(conn, pending, taken, allowances):
+                outcomes = self._accepted_once(taken)
+            else:
+                taken.extend(pending)  # what the fast path did not consume
+                outcomes = [Outcome.DUPLICATE] * len(taken)
+                candidates = self._candidates(taken, allowances, outcomes)
+                if candidates:
+                    self._insert(conn, taken, candidates, allowances, outcomes)
+            self._count(conn, taken, outcomes, rejected, allowances)
+            self._mark_pending(conn, taken, outcomes)
+        return outcomes
+
+    @staticmethod
+    def _copy_streaming(
+        conn: psycopg.Connection[Any],
+        rows: Iterator[EventRow],
+        taken: list[EventRow],
+        allowances: Mapping[str, int],
+    ) -> bool:
+        """The fast path: COPY the rows straight into the event tables as they come, under a
+        savepoint. Every row consumed is appended to `taken`. False when a row is stored
+        already: the savepoint is rolled back, and `rows` holds what was not consumed."""
+        seen: set[tuple[str, date]] = set()
+
+        def first_of_their_key() -> Iterator[EventRow]:
+            for row in rows:
+                taken.append(row)
+                if row.site_id not in allowances:
+                    raise ValueError(f"a row of site {row.site_id}, not announced")
+                key = (row.event_uid, row.dt)
+                if key not in seen:
+                    seen.add(key)
+                    yield row
+
+        try:
+            with conn.transaction():  # a savepoint: a duplicate rolls back only this
+                _copy_runs(conn, first_of_their_key())
+        except psycopg.errors.UniqueViolation:
+            return False  # stored by an earlier delivery: the slow path finds which
+        return True
+
+    @staticmethod
+    def _accepted_once(rows: Sequence[EventRow]) -> list[Outcome]:
+        """Accepted for the first row of each key, duplicate for the repeats."""
+        seen: set[tuple[str, date]] = set()
+        outcomes: list[Outcome] = []
+        for row in rows:
+            key = (row.event_uid, row.dt)
+            outcomes.append(Outcome.DUPLICATE if key in seen else Outcome.ACCEPTED)
+            seen.add(key)
         return outcomes
 
     @staticmethod
@@ -190,19 +289,8 @@ class PostgresEventStore:
         events = [rows[i] for i in candidates if not isinstance(rows[i], InitialEventRow)]
         initial = [row for i in candidates if isinstance(row := rows[i], InitialEventRow)]
         short = sites_short_of_allowance((rows[i].site_id for i in candidates), allowances)
-        if not short:
-            try:
-                with conn.transaction():  # a savepoint: a duplicate rolls back only this
-                    self._copy(conn, events, initial, temporary=False)
-            except psycopg.errors.UniqueViolation:
-                pass  # stored by an earlier delivery: the slow path finds which
-            else:
-                for index in candidates:
-                    outcomes[index] = Outcome.ACCEPTED
-                return
-
         conn.execute(_CREATE_NEW)
-        self._copy(conn, events, initial, temporary=True)
+        self._copy(conn, events, initial)
         stored: set[str] = set()
         if short:
             stored |= self._remove_stored(conn, sorted(short))
@@ -232,18 +320,14 @@ class PostgresEventStore:
         conn: psycopg.Connection[Any],
         events: Sequence[EventRow],
         initial: Sequence[InitialEventRow],
-        *,
-        temporary: bool,
     ) -> None:
-        """COPY the rows into the temporary tables, or straight into the event tables."""
+        """COPY the rows into the temporary tables."""
         if events:
-            statement = _EVENTS.copy if temporary else _EVENTS.copy_direct
-            with conn.cursor().copy(statement) as copy:
+            with conn.cursor().copy(_EVENTS.copy) as copy:
                 for event_row in events:
                     copy.write_row(_event_values(event_row))
         if initial:
-            statement = _INITIAL_EVENTS.copy if temporary else _INITIAL_EVENTS.copy_direct
-            with conn.cursor().copy(statement) as copy:
+            with conn.cursor().copy(_INITIAL_EVENTS.copy) as copy:
                 for initial_row in initial:
                     copy.write_row(_initial_event_values(initial_row))
 
