@@ -164,49 +164,46 @@ def test_a_batch_without_new_rows_changes_nothing(db: Pool, database_url: str) -
     assert all(not rows for rows in snapshot(database_url).values())
 
 
+def site_batches(thread: int) -> list[list[EventRow]]:
+    """One thread's three batches of 5 rows of SITES[0], over midnight, in sessions shared
+    with the other threads (thread 3 brings their initial events)."""
+    base = datetime(2026, 10, 2, 23, 50, tzinfo=UTC)
+    rows: list[EventRow] = []
+    for n in range(15):
+        session = f"s{n % 6}"
+        moment = base + timedelta(minutes=7 * n + thread)
+        uid = f"01JDQ7ZK3M{thread:04d}{n:012d}"
+        if n < 6 and thread == 3:
+            rows.append(
+                InitialEventRow(
+                    uid, SITES[0], session, moment, moment.date(), "pageview", "/", None,
+                    country="US",
+                )
+            )  # fmt: skip
+        else:
+            rows.append(
+                EventRow(
+                    uid, SITES[0], session, moment, moment.date(), "pageview", f"/{n % 3}", None
+                )
+            )
+    return [rows[:5], rows[5:10], rows[10:]]
+
+
 def test_concurrent_batches_of_one_site_stay_exact(db: Pool, database_url: str) -> None:
     """Ingest transactions of the same site running at once serialise their maintenance: the
     result equals a rebuild."""
-    base = datetime(2026, 10, 2, 23, 50, tzinfo=UTC)
-    work: list[list[EventRow]] = []
-    for thread in range(4):
-        batch: list[EventRow] = []
-        for n in range(15):
-            session = f"s{n % 6}"
-            moment = base + timedelta(minutes=7 * n + thread)
-            uid = f"01JDQ7ZK3M{thread:04d}{n:012d}"
-            if n < 6 and thread == 3:
-                batch.append(
-                    InitialEventRow(
-                        uid,
-                        SITES[0],
-                        session,
-                        moment,
-                        moment.date(),
-                        "pageview",
-                        "/",
-                        None,
-                        country="US",
-                    )
-                )
-            else:
-                batch.append(
-                    EventRow(
-                        uid, SITES[0], session, moment, moment.date(), "pageview", f"/{n % 3}", None
-                    )
-                )
-        work.append(batch)
+    work = [site_batches(thread) for thread in range(4)]
     errors: list[BaseException] = []
 
-    def run(batch: list[EventRow]) -> None:
+    def run(batches: list[list[EventRow]]) -> None:
         try:
             with psycopg.connect(database_url) as conn:
-                for part in (batch[:5], batch[5:10], batch[10:]):
-                    ingest(conn, part)
+                for batch in batches:
+                    ingest(conn, batch)
         except BaseException as exc:  # noqa: BLE001  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(batch,)) for batch in work]
+    threads = [threading.Thread(target=run, args=(batches,)) for batches in work]
     for thread in threads:
         thread.start()
     for thread in threads:

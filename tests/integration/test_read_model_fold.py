@@ -14,7 +14,15 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.integration.test_read_model import DAY0, SITES, batches, clear, rebuilt, snapshot
+from tests.integration.test_read_model import (
+    DAY0,
+    SITES,
+    batches,
+    clear,
+    rebuilt,
+    site_batches,
+    snapshot,
+)
 from tests.support.db import fetch_all
 
 from adapters.memory_stats import InMemoryStatsReader
@@ -112,28 +120,6 @@ def test_store_then_fold_equals_rebuild(
     assert snapshot(database_url, connection) == rebuilt(database_url, connection)
 
 
-def _site_batches(thread: int) -> list[list[EventRow]]:
-    """Three batches of 15 rows of SITES[0], sessions shared with the other threads."""
-    base = datetime(2026, 10, 2, 23, 50, tzinfo=UTC)
-    rows: list[EventRow] = []
-    for n in range(15):
-        session = f"s{n % 6}"
-        moment = base + timedelta(minutes=7 * n + thread)
-        uid = f"01JDQ7ZK3M{thread:04d}{n:012d}"
-        if n < 6 and thread == 3:
-            rows.append(
-                InitialEventRow(
-                    uid, SITES[0], session, moment, moment.date(), "pageview", "/", None,
-                    country="US",
-                )
-            )  # fmt: skip
-        else:
-            rows.append(
-                EventRow(uid, SITES[0], session, moment, moment.date(), "pageview", "/", None)
-            )
-    return [rows[:5], rows[5:10], rows[10:]]
-
-
 def test_folds_racing_ingest_stay_exact(db: Pool, database_url: str) -> None:
     """Four threads store batches of one site (sessions shared between them) while two others
     fold again and again: nothing is folded twice or missed."""
@@ -145,7 +131,7 @@ def test_folds_racing_ingest_stay_exact(db: Pool, database_url: str) -> None:
     def ingest(thread: int) -> None:
         try:
             store = PostgresEventStore(db)
-            for batch in _site_batches(thread):
+            for batch in site_batches(thread):
                 assert set(store.store(batch, [])) == {Outcome.ACCEPTED}
         except BaseException as exc:  # noqa: BLE001  # reported below
             errors.append(exc)

@@ -6,10 +6,12 @@ Within the transaction, in this order:
    batches never wait for each other in a cycle). Every batch for a site therefore runs after
    the previous one committed and sees its rows and its allowance charge.
 2. The fast path, when every site has allowance for all its rows: the rows are copied (COPY,
-   the fastest way in) straight into `events` and `initial_events`, under a savepoint. An
-   event stored by an earlier delivery makes the COPY fail on the unique key (event_uid, dt);
-   the savepoint is then rolled back and the batch takes the slow path. Redeliveries are rare,
-   so the common case pays for no duplicate check at all.
+   the fastest way in) straight into `events` and `initial_events`, under a savepoint, as
+   they come: given `expected`, the caller's rows may still be being built, and the database
+   works on the first ones meanwhile. An event stored by an earlier delivery makes the COPY
+   fail on the unique key (event_uid, dt); the savepoint is then rolled back and the batch
+   takes the slow path. Redeliveries are rare, so the common case pays for no duplicate
+   check at all.
 3. The slow path: the rows are copied into temporary tables shaped like the event tables,
    `ingest_new_events` and `ingest_new_initial_events`, whose `event_id` default draws from
    the event tables' own sequences; the rows stored already are removed (for a site short of
