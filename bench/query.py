@@ -7,8 +7,9 @@
    50 sites, the big site holding 40%).
 2. Creates a throwaway database, applies the migrations, creates the days' partitions, loads
    the rows with COPY except the window's last 20,000, rebuilds the read model
-   (`stats_rebuild`), then ingests the held-out rows the way the ingest transaction does
-   (temporary tables of the new rows, insert, `apply_rollups`), half in transactions of 500
+   (`stats_rebuild`), then ingests the held-out rows and folds them as a fold of that many
+   pending rows does (temporary tables of the new rows, insert, `apply_rollups`; without the
+   fold's lookup of the pending keys), half in transactions of 500
    rows and half in transactions of 5,000, and times the read-model maintenance.
 3. Writes the same rows to a local Parquet lake (one file per table and day).
 4. Times the dashboard queries for the big site over the whole window (2 warm-ups, 7 runs;
@@ -68,7 +69,7 @@ from analytics_core.stats import (  # noqa: E402
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 HELD_OUT_ROWS = 20_000  # the window's last rows, ingested like the ingest path does
-BATCHES = (500, 5000)  # rows per ingest transaction: a small batch, and a 3 MiB Firehose batch
+BATCHES = (500, 5000)  # rows per fold: a small backlog, and a 3 MiB Firehose batch
 
 
 def percentile(samples: list[float], share: float) -> float:
@@ -115,7 +116,7 @@ def split_at(table: pa.Table, cutoff: datetime) -> tuple[pa.Table, pa.Table]:
 def ingest_batches(
     url: str, rows: list[tuple[str, dict[str, Any]]], size: int
 ) -> list[tuple[float, float, int]]:
-    """Insert the rows in order, `size` per transaction, as the ingest transaction does;
+    """Insert the rows in order, `size` per transaction, each folded in its transaction;
     (apply_rollups ms, whole transaction ms, rows) per batch."""
     timings = []
     with psycopg.connect(url) as conn:

@@ -1,6 +1,8 @@
 """The hot store's read model (stats_daily, stats_hourly, stats_repeats) on a real PostgreSQL:
-maintained by the ingest transaction it equals a rebuild from the raw rows, whatever the order
-and batching of the rows; it follows the daily partitions (created, filled, dropped, expired)."""
+maintained by folds of new rows (`apply_rollups`, here in the transaction that inserts them;
+folds of the pending rows are in test_read_model_fold.py) it equals a rebuild from the raw
+rows, whatever the order and batching of the rows; it follows the daily partitions (created,
+filled, dropped, expired)."""
 
 from __future__ import annotations
 
