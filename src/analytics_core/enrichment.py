@@ -57,27 +57,6 @@ class UserAgentInfo:
 BOT = UserAgentInfo(is_bot=True)
 
 
-@attrs.frozen
-class SessionAttributes:
-    """The columns only `initial_events` has, before the compliance filter."""
-
-    referer: str | None = None
-    referer_domain: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    utm_content: str | None = None
-    utm_term: str | None = None
-    device: str | None = None
-    os: str | None = None
-    browser: str | None = None
-    country: str | None = None
-    region: str | None = None
-    city: str | None = None
-    screen_width: int | None = None
-    screen_height: int | None = None
-
-
 @lru_cache(maxsize=4096)
 def _referrer_host(referrer: str) -> str | None:
     host = request_host(referrer)
@@ -169,17 +148,6 @@ def locate(ctx: RequestContext, geo_lookup: GeoLookup | None) -> tuple[str | Non
     return None, None, None
 
 
-def session_attributes(
-    payload: Payload,
-    ctx: RequestContext,
-    site_domains: Iterable[str],
-    agent: UserAgentInfo,
-    geo_lookup: GeoLookup | None,
-) -> SessionAttributes:
-    """The session columns of an initial event (before the compliance filter)."""
-    return SessionAttributes(*session_columns(payload, ctx, site_domains, agent, geo_lookup))
-
-
 SessionColumns = tuple[
     str | None,  # referer
     str | None,  # referer_domain
@@ -206,8 +174,8 @@ def session_columns(
     agent: UserAgentInfo,
     geo_lookup: GeoLookup | None,
 ) -> SessionColumns:
-    """`session_attributes` as a plain tuple in field order (what the ingest loop builds rows
-    from, without an intermediate object)."""
+    """The session columns of an initial event (before the compliance filter), in the order of
+    `SESSION_COLUMNS` (the ingest loop builds rows from them positionally)."""
     referer, domain = referral(payload.referrer, site_domains)
     source, medium, campaign, content, term = utm_parameters(payload)
     country, region, city = locate(ctx, geo_lookup)

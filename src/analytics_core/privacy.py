@@ -45,24 +45,24 @@ _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6_RUN = re.compile(r"[0-9A-Fa-f:.]{2,}")  # linear: maximal runs, checked one by one
 
 
-def hash_session(salt: bytes, site_id: str, session_id: str) -> str:
-    """The level-0 session id: HMAC-SHA256 of (site id, session id) keyed by the day's salt."""
-    # A site id is a fixed-length ULID, so the concatenation is unambiguous.
-    message = (site_id + session_id).encode("utf-8")
-    return hmac.new(salt, message, hashlib.sha256).hexdigest()[:SESSION_HASH_CHARS]
-
-
 def session_hasher(salt: bytes) -> Callable[[str, str], str]:
-    """`hash_session` with the salt bound: (site id, session id) -> the same text. The keyed
-    HMAC is set up once and copied per call, which is cheaper than keying it each time."""
+    """The level-0 session id for the day of `salt`: (site id, session id) -> HMAC-SHA256 of
+    their concatenation keyed by the salt. The keyed HMAC is set up once and copied per call,
+    which is cheaper than keying it each time."""
     keyed = hmac.new(salt, digestmod=hashlib.sha256)
 
     def hashed(site_id: str, session_id: str) -> str:
+        # A site id is a fixed-length ULID, so the concatenation is unambiguous.
         mac = keyed.copy()
         mac.update((site_id + session_id).encode("utf-8"))
         return mac.hexdigest()[:SESSION_HASH_CHARS]
 
     return hashed
+
+
+def hash_session(salt: bytes, site_id: str, session_id: str) -> str:
+    """One level-0 session id (see `session_hasher`)."""
+    return session_hasher(salt)(site_id, session_id)
 
 
 def without_query(url: str) -> str:

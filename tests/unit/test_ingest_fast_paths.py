@@ -15,11 +15,9 @@ from hypothesis import strategies as st
 from analytics_core.enrichment import (
     BOT,
     DeviceType,
-    SessionAttributes,
     UserAgentInfo,
     _normalise_geo,
     normalise_geo,
-    session_attributes,
     session_columns,
     utm_parameters,
 )
@@ -176,8 +174,8 @@ def test_utm_parameters_from_a_url_are_stable_across_calls(url: str) -> None:
     assert len(first) == 5
 
 
-def test_session_attributes_are_the_session_columns() -> None:
-    """session_attributes is session_columns, field for field."""
+def test_session_columns_come_in_column_order() -> None:
+    """session_columns gives the session columns in SESSION_COLUMNS order."""
     body = Payload(
         EventKind.INITIAL,
         "s",
@@ -190,9 +188,6 @@ def test_session_attributes_are_the_session_columns() -> None:
     ctx = RequestContext(geo=Geo("de", "by", "München"))
     for agent in (UserAgentInfo("Chrome", "Mac OS X", DeviceType.DESKTOP), BOT):
         columns = session_columns(body, ctx, ("example.com",), agent, None)
-        assert session_attributes(body, ctx, ("example.com",), agent, None) == SessionAttributes(
-            *columns
-        )
         assert columns[:2] == ("https://news.example/a?b=1", "news.example")
         assert columns[10:] == ("DE", "DE-BY", "München", 1920, SMALLINT_MAX)
 

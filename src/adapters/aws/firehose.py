@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import cached_property, lru_cache
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
+from adapters.json_text import encode_json, properties_json
 from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, InfrastructureError
 from analytics_core.ports import MAX_STREAM_RECORD_BYTES
@@ -91,8 +92,6 @@ class FirehoseIngestStream:
             raise InfrastructureError(f"ingest stream unreachable: {type(exc).__name__}") from exc
 
 
-# One encoder for every row: json.dumps with options builds a new encoder on each call.
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _FIELDS = {EventRow: EVENT_COLUMNS, InitialEventRow: INITIAL_EVENT_COLUMNS}
 
 
@@ -101,30 +100,13 @@ def _iso_date(day: date) -> str:
     return day.isoformat()
 
 
-# Values orjson writes exactly as `_encode_json` does. Floats are not among them (orjson
-# writes 1e-05 as 0.00001); integers beyond 64 bits make orjson fail.
-_ORJSON_SAFE = frozenset({str, int, bool, type(None)})
-
-
-def _properties_json(properties: Mapping[str, Any]) -> str:
-    """`properties` as compact JSON text: orjson's when every value is a text, an integer, a
-    boolean or null, else (a float, a nested value) or when orjson refuses, json's."""
-    for value in properties.values():
-        if type(value) not in _ORJSON_SAFE:
-            return _encode_json(properties)
-    try:
-        return orjson.dumps(properties).decode()
-    except orjson.JSONEncodeError:
-        return _encode_json(properties)
-
-
 def cold_row(row: EventRow) -> dict[str, Any]:
     """A row as the cold store's JSON object (see the module docstring)."""
     data = {name: getattr(row, name) for name in _FIELDS[type(row)]}
     data["timestamp"] = iso_millis(row.timestamp)
     data["dt"] = _iso_date(row.dt)
     properties = row.properties
-    data["properties"] = None if properties is None else _properties_json(properties)
+    data["properties"] = None if properties is None else properties_json(properties)
     return data
 
 
@@ -137,7 +119,7 @@ def encode_cold_row(row: EventRow) -> bytes:
     try:
         encoded = orjson.dumps(data)
     except orjson.JSONEncodeError:
-        return _encode_json(data).encode("utf-8")
+        return encode_json(data).encode("utf-8")
     # A copy of exactly the right size: orjson's bytes are allocated larger and shrunk in
     # place, and keeping thousands of them (a batch's records) fragments the heap so badly
     # that later allocations cost more than the encoding saved (measured: about 3 µs a row).

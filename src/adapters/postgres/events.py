@@ -29,7 +29,6 @@ migration that changes the event tables is picked up by the next batch.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
@@ -38,6 +37,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from adapters.json_text import properties_json
 from adapters.postgres.pool import Pool, transaction
 from analytics_core.allowance import sites_short_of_allowance, split_by_allowance
 from analytics_core.ingest import Outcome, OutcomeTally
@@ -101,14 +101,6 @@ ON CONFLICT (site_id, dt, outcome) DO UPDATE SET count = ingest_outcomes.count +
 """
 
 
-# One encoder for every row: json.dumps with options builds a new encoder on each call.
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _properties_json(properties: Mapping[str, Any] | None) -> str | None:
-    return None if properties is None else _encode_json(properties)
-
-
 def _event_values(row: EventRow) -> tuple[Any, ...]:
     return (
         row.event_uid,
@@ -118,7 +110,7 @@ def _event_values(row: EventRow) -> tuple[Any, ...]:
         row.dt,
         row.event,
         row.pathname,
-        _properties_json(row.properties),
+        None if row.properties is None else properties_json(row.properties),
     )
 
 
@@ -150,11 +142,14 @@ _TABLES: dict[bool, tuple[_Table, Callable[[Any], tuple[Any, ...]]]] = {
 }
 
 
-def _copy_runs(conn: psycopg.Connection[Any], rows: Iterator[EventRow]) -> None:
-    """COPY the rows into their tables as they come: one COPY per run of rows of one table
-    (a connection runs one COPY at a time), at most one run per table; the rows of a table
-    whose run has ended wait for one last COPY. Rows that come grouped by table (as the core
-    builds them: plain events first) are all written while they are being produced."""
+def _copy_runs(
+    conn: psycopg.Connection[Any], rows: Iterator[EventRow], *, temporary: bool = False
+) -> None:
+    """COPY the rows into their tables (or their temporary twins) as they come: one COPY per
+    run of rows of one table (a connection runs one COPY at a time), at most one run per
+    table; the rows of a table whose run has ended wait for one last COPY. Rows that come
+    grouped by table (as the core builds them: plain events first) are all written while they
+    are being produced."""
     ended: set[bool] = set()  # the tables (initial or not) whose run is over
     waiting: list[EventRow] = []
     row = next(rows, None)
@@ -165,7 +160,7 @@ def _copy_runs(conn: psycopg.Connection[Any], rows: Iterator[EventRow]) -> None:
             row = next(rows, None)
             continue
         table, values = _TABLES[initial]
-        with conn.cursor().copy(table.copy_direct) as copy:
+        with conn.cursor().copy(table.copy if temporary else table.copy_direct) as copy:
             while row is not None and isinstance(row, InitialEventRow) is initial:
                 copy.write_row(values(row))
                 row = next(rows, None)
@@ -174,7 +169,7 @@ def _copy_runs(conn: psycopg.Connection[Any], rows: Iterator[EventRow]) -> None:
         left = [r for r in waiting if isinstance(r, InitialEventRow) is initial]
         if left:
             table, values = _TABLES[initial]
-            with conn.cursor().copy(table.copy_direct) as copy:
+            with conn.cursor().copy(table.copy if temporary else table.copy_direct) as copy:
                 for row_left in left:
                     copy.write_row(values(row_left))
 
@@ -212,8 +207,9 @@ class PostgresEventStore:
             )
             pending = iter(rows)
             fits = all(allowances.get(site, -1) >= n for site, n in expected.items())
-            if fits and self._copy_streaming(conn, pending, taken, allowances):
-                outcomes = self._accepted_once(taken)
+            streamed = self._copy_streaming(conn, pending, taken, allowances) if fits else None
+            if streamed is not None:
+                outcomes = streamed
             else:
                 taken.extend(pending)  # what the fast path did not consume
                 outcomes = [Outcome.DUPLICATE] * len(taken)
@@ -230,11 +226,13 @@ class PostgresEventStore:
         rows: Iterator[EventRow],
         taken: list[EventRow],
         allowances: Mapping[str, int],
-    ) -> bool:
+    ) -> list[Outcome] | None:
         """The fast path: COPY the rows straight into the event tables as they come, under a
-        savepoint. Every row consumed is appended to `taken`. False when a row is stored
-        already: the savepoint is rolled back, and `rows` holds what was not consumed."""
+        savepoint; the outcome of each (accepted, or duplicate for a repeated key). Every row
+        consumed is appended to `taken`. None when a row is stored already: the savepoint is
+        rolled back, and `rows` holds what was not consumed."""
         seen: set[tuple[str, date]] = set()
+        outcomes: list[Outcome] = []
 
         def first_of_their_key() -> Iterator[EventRow]:
             for row in rows:
@@ -242,26 +240,18 @@ class PostgresEventStore:
                 if row.site_id not in allowances:
                     raise ValueError(f"a row of site {row.site_id}, not announced")
                 key = (row.event_uid, row.dt)
-                if key not in seen:
-                    seen.add(key)
-                    yield row
+                if key in seen:
+                    outcomes.append(Outcome.DUPLICATE)
+                    continue
+                seen.add(key)
+                outcomes.append(Outcome.ACCEPTED)
+                yield row
 
         try:
             with conn.transaction():  # a savepoint: a duplicate rolls back only this
                 _copy_runs(conn, first_of_their_key())
         except psycopg.errors.UniqueViolation:
-            return False  # stored by an earlier delivery: the slow path finds which
-        return True
-
-    @staticmethod
-    def _accepted_once(rows: Sequence[EventRow]) -> list[Outcome]:
-        """Accepted for the first row of each key, duplicate for the repeats."""
-        seen: set[tuple[str, date]] = set()
-        outcomes: list[Outcome] = []
-        for row in rows:
-            key = (row.event_uid, row.dt)
-            outcomes.append(Outcome.DUPLICATE if key in seen else Outcome.ACCEPTED)
-            seen.add(key)
+            return None  # stored by an earlier delivery: the slow path finds which
         return outcomes
 
     @staticmethod
@@ -288,11 +278,9 @@ class PostgresEventStore:
         allowances: Mapping[str, int],
         outcomes: list[Outcome],
     ) -> None:
-        events = [rows[i] for i in candidates if not isinstance(rows[i], InitialEventRow)]
-        initial = [row for i in candidates if isinstance(row := rows[i], InitialEventRow)]
         short = sites_short_of_allowance((rows[i].site_id for i in candidates), allowances)
         conn.execute(_CREATE_NEW)
-        self._copy(conn, events, initial)
+        _copy_runs(conn, (rows[i] for i in candidates), temporary=True)
         stored: set[str] = set()
         if short:
             stored |= self._remove_stored(conn, sorted(short))
@@ -316,22 +304,6 @@ class PostgresEventStore:
             index = fresh[position]
             if rows[index].event_uid not in stored:
                 outcomes[index] = Outcome.ACCEPTED
-
-    @staticmethod
-    def _copy(
-        conn: psycopg.Connection[Any],
-        events: Sequence[EventRow],
-        initial: Sequence[InitialEventRow],
-    ) -> None:
-        """COPY the rows into the temporary tables."""
-        if events:
-            with conn.cursor().copy(_EVENTS.copy) as copy:
-                for event_row in events:
-                    copy.write_row(_event_values(event_row))
-        if initial:
-            with conn.cursor().copy(_INITIAL_EVENTS.copy) as copy:
-                for initial_row in initial:
-                    copy.write_row(_initial_event_values(initial_row))
 
     @staticmethod
     def _mark_pending(
