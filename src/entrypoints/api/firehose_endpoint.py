@@ -23,13 +23,14 @@ permanent and drops the batch, so 413 is never answered.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hmac
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import pybase64
 
 from analytics_core.errors import AnalyticsError, InfrastructureError
 from entrypoints import logs
@@ -57,10 +58,9 @@ def decode_body(event: Event) -> Mapping[str, Any]:
     if not isinstance(raw, str) or not raw:
         raise BadRequestError("empty request body")
     if event.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequestError("request body is not valid base64") from None
+        data = b64decode_strict(raw)
+        if data is None:
+            raise BadRequestError("request body is not valid base64")
     else:
         data = raw.encode("utf-8", "surrogatepass")
     if data.startswith(GZIP_MAGIC):
@@ -79,6 +79,24 @@ def decode_body(event: Event) -> Mapping[str, Any]:
     return body
 
 
+def b64decode_strict(text: str) -> bytes | None:
+    """What `base64.b64decode(text, validate=True)` gives, or None where it raises.
+
+    pybase64 decodes about three times as fast (SIMD; a batch carries some 5 MB of base64);
+    what it refuses is read again by binascii, whose strict mode alone decides (pybase64 also
+    refuses some text the standard library accepts, such as excess padding)."""
+    try:
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        # base64.b64decode(text, validate=True) without its wrapper: a non-ASCII text raises
+        # ValueError here as there.
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def decode_record(record: object) -> bytes | None:
     """The bytes of one `{"data": <base64>}` record; None when it is not one."""
     if not isinstance(record, dict):
@@ -86,12 +104,7 @@ def decode_record(record: object) -> bytes | None:
     data = record.get("data")
     if not isinstance(data, str):
         return None
-    try:
-        # base64.b64decode(data, validate=True) without its wrapper (one call per record): a
-        # non-ASCII text raises ValueError here as there.
-        return binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError):
-        return None
+    return b64decode_strict(data)
 
 
 def firehose_response(
