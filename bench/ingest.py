@@ -54,7 +54,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 import psycopg  # noqa: E402
 
-from adapters.postgres.events import _event_values, _initial_event_values  # noqa: E402
+from adapters.postgres.events import copy_values  # noqa: E402
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, iso_millis  # noqa: E402
 
 ACCESS_KEY = "bench-access-key"
@@ -227,8 +227,8 @@ def handler_rows(
     round_ = 0
     while count is None or len(events) + len(initial) < count:
         result = world.process(batch_records(seed + round_))
-        events += [_event_values(r) for r in result.events]
-        initial += [_initial_event_values(r) for r in result.initial_events]
+        events += [copy_values(r) for r in result.events]
+        initial += [copy_values(r) for r in result.initial_events]
         round_ += 1
         if count is None:
             break

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from adapters.stats_sql import Dialect, build_statement, result_from_rows
 from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, StoreUnavailableError
-from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
+from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow, Row
 from analytics_core.stats import StatsQuery, StatsResult
 
 EVENTS = "events"
@@ -93,7 +93,7 @@ class ParquetLakeWriter:
         return written
 
     @staticmethod
-    def _arrow(table: str, rows: Sequence[EventRow]) -> pa.Table:
+    def _arrow(table: str, rows: Sequence[Row]) -> pa.Table:
         schema = SCHEMAS[table]
         columns: dict[str, list[Any]] = {name: [] for name in schema.names}
         for row in rows:
@@ -170,6 +170,11 @@ class LocalLakeColdForwarder:
     def from_settings(cls, settings: Settings) -> LocalLakeColdForwarder:
         """A forwarder into `LOCAL_LAKE_DIR`."""
         return cls(ParquetLakeWriter(settings.require(Env.LOCAL_LAKE_DIR)))
+
+    @staticmethod
+    def prepare(row: Row) -> Row:
+        """The row itself: the lake writes rows in columns, per call."""
+        return row
 
     def forward(
         self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]

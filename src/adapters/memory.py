@@ -20,7 +20,7 @@ from analytics_core.envelopes import Geo
 from analytics_core.errors import ColdForwardError, InfrastructureError, StoreUnavailableError
 from analytics_core.ingest import Outcome, OutcomeTally, SiteConfig
 from analytics_core.privacy import SALT_BYTES
-from analytics_core.rows import EventRow, InitialEventRow
+from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.sites import (
     DEFAULT_PLAN,
     DEFAULT_REQUEST_ALLOWANCE,
@@ -186,7 +186,7 @@ class InMemoryEventStore:
 
     def store(
         self,
-        rows: Iterable[EventRow],
+        rows: Iterable[Row],
         rejected: Iterable[OutcomeTally],
         *,
         expected: Mapping[str, int] | None = None,
@@ -225,7 +225,7 @@ class InMemoryEventStore:
             return outcomes
 
     def _classify(
-        self, rows: Sequence[EventRow], sites: Mapping[str, Site]
+        self, rows: Sequence[Row], sites: Mapping[str, Site]
     ) -> tuple[list[Outcome], list[int]]:
         """Outcomes so far (unknown site, duplicate) and the indexes of the new rows."""
         outcomes: list[Outcome] = [Outcome.DUPLICATE] * len(rows)
@@ -240,13 +240,13 @@ class InMemoryEventStore:
                 new.append(index)
         return outcomes, new
 
-    def _insert(self, row: EventRow) -> None:
+    def _insert(self, row: Row) -> None:
         if isinstance(row, InitialEventRow):
             self.initial_events[row.event_uid, row.dt] = row
         else:
             self.events[row.event_uid, row.dt] = row
 
-    def all_rows(self) -> list[EventRow]:
+    def all_rows(self) -> list[Row]:
         """Every stored row, events and initial events."""
         with self._lock:
             return [*self.events.values(), *self.initial_events.values()]
@@ -285,6 +285,11 @@ class InMemoryColdForwarder:
         self.events: list[EventRow] = []
         self.initial_events: list[InitialEventRow] = []
         self.calls = 0
+
+    @staticmethod
+    def prepare(row: Row) -> Row:
+        """The row itself."""
+        return row
 
     def forward(
         self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]

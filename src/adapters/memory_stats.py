@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import attrs
 
-from analytics_core.rows import EventRow, InitialEventRow
+from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.stats import (
     PAGEVIEW,
     Counts,
@@ -40,7 +40,7 @@ def epoch_ms(moment: datetime) -> int:
 
 @attrs.frozen
 class _Fact:
-    row: EventRow
+    row: Row
     initial: InitialEventRow | None  # the attributed initial event
     visit: tuple[int, int] | None  # (pageviews, duration ms) when the row is a visit
 
@@ -76,7 +76,7 @@ class _Tally:
         )
 
 
-def _bucket(row: EventRow, interval: Interval) -> datetime:
+def _bucket(row: Row, interval: Interval) -> datetime:
     """The bucket of a row: by its `dt`, and its UTC hour for hourly buckets (as the SQL)."""
     day = datetime(row.dt.year, row.dt.month, row.dt.day, tzinfo=UTC)
     if interval is Interval.HOUR:
@@ -111,9 +111,9 @@ class InMemoryStatsReader:
         with self._lock:
             sites = set(query.site_ids)
             initial = [i for i in self._initial.values() if i.site_id in sites]
-            rows: list[EventRow] = [e for e in self._events.values() if e.site_id in sites]
+            rows: list[Row] = [e for e in self._events.values() if e.site_id in sites]
         rows += initial
-        by_session: dict[SessionKey, list[EventRow]] = defaultdict(list)
+        by_session: dict[SessionKey, list[Row]] = defaultdict(list)
         for row in rows:
             by_session[row.site_id, row.session_id].append(row)
         initials: dict[SessionKey, list[InitialEventRow]] = defaultdict(list)
@@ -124,7 +124,7 @@ class InMemoryStatsReader:
             candidates = [i for i in initials.get(key, ()) if i.dt in (day - _DAY, day)]
             return min(candidates, key=lambda i: (i.timestamp, i.event_uid), default=None)
 
-        def visit_of(row: EventRow, initial: InitialEventRow | None) -> tuple[int, int] | None:
+        def visit_of(row: Row, initial: InitialEventRow | None) -> tuple[int, int] | None:
             if initial is None or row is not initial or initial.dt != row.dt:
                 return None
             window = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -55,3 +55,22 @@ class Envelope:
     received_at: datetime
     payload: Mapping[str, Any]
     ctx: RequestContext
+
+
+class EnvelopeRecord(Protocol):
+    """A batch's record whose envelope is decoded on demand.
+
+    The site it names is known at once, so that a batch's sites can be looked up and locked
+    before any row is built; the rest of its checks run when the batch gets to the record,
+    while the database is storing the rows before it. (`process_batch` takes a decoded
+    `Envelope` as well.)
+    """
+
+    @property
+    def site_id(self) -> str:
+        """The site the record names (not checked: `envelope()` may still find it malformed)."""
+        ...
+
+    def envelope(self) -> Envelope | None:
+        """The envelope, or None when the record is malformed; `site_id` is its site."""
+        ...

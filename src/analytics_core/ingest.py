@@ -18,11 +18,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import attrs
 
 from analytics_core.enrichment import BOT, UserAgentInfo, session_columns
-from analytics_core.envelopes import Envelope
+from analytics_core.envelopes import Envelope, EnvelopeRecord
 from analytics_core.limits import EVENT_NAME, PATHNAME, SESSION_ID, clean_properties
 from analytics_core.ports import (
     ColdForwarder,
@@ -40,7 +41,7 @@ from analytics_core.privacy import (
     filter_region,
     session_hasher,
 )
-from analytics_core.rows import EventRow, InitialEventRow
+from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.sites import ComplianceLevel
 from analytics_core.validation import (
     EventKind,
@@ -89,7 +90,7 @@ class IngestPorts:
 
     site_configs: SiteConfigs
     event_store: EventStore
-    cold_forwarder: ColdForwarder
+    cold_forwarder: ColdForwarder[Any]
     salts: DailySalts
     user_agents: UserAgentParser
     geo: GeoLookup | None = None
@@ -140,7 +141,7 @@ class _RowBuilder:
         payload: Payload,
         agent: UserAgentInfo,
         timestamp: datetime,
-    ) -> EventRow:
+    ) -> Row:
         level = config.compliance_level
         day = timestamp.date()
         session_id = self._session_id(config, payload, day)
@@ -211,7 +212,7 @@ class _Batch:
 
     def __init__(
         self,
-        records: Sequence[Envelope | None],
+        records: Sequence[Envelope | EnvelopeRecord | None],
         site_ids: set[str],
         configs: Mapping[str, SiteConfig],
         ports: IngestPorts,
@@ -222,8 +223,10 @@ class _Batch:
         self.ports = ports
         self.outcomes: list[Outcome] = [Outcome.MALFORMED] * len(records)
         self.tallies: Counter[tuple[str, date, Outcome]] = Counter()
-        self.rows: list[EventRow] = []
+        self.rows: list[Row] = []
         self.row_records: list[int] = []  # the record of each row
+        self.prepared: list[Any] = []  # each row made ready for the cold forward
+        self._prepare = ports.cold_forwarder.prepare
         self._builder = _RowBuilder(ports)
         self._seen: set[str] = set()
         # Whether a site accepts requests from an (Origin, Referer) pair, memoised for the
@@ -238,7 +241,7 @@ class _Batch:
             e.site_id for e in self.records if e is not None and configs.get(e.site_id) is not None
         )
 
-    def built(self) -> Iterator[EventRow]:
+    def built(self) -> Iterator[Row]:
         """The rows to store, built one at a time (the store may write each as it comes);
         the other records' outcomes and tallies on the way, in record order.
 
@@ -258,9 +261,12 @@ class _Batch:
         for index, envelope, config, payload, agent, timestamp in later:
             yield self._row(index, builder.build(envelope, config, payload, agent, timestamp))
 
-    def _row(self, index: int, row: EventRow) -> EventRow:
+    def _row(self, index: int, row: Row) -> Row:
         self.rows.append(row)
         self.row_records.append(index)
+        # Prepared now, while the store writes the rows before it: most rows are stored, and
+        # the cold forward after the transaction then has little left to do.
+        self.prepared.append(self._prepare(row))
         return row
 
     def _checked(
@@ -268,10 +274,13 @@ class _Batch:
     ) -> Iterator[tuple[int, Envelope, SiteConfig, Payload, UserAgentInfo, datetime]]:
         """The records that pass every check, with what building their row needs; the
         outcomes and tallies of the others."""
-        tallies, configs = self.tallies, self.configs
-        for index, envelope in enumerate(self.records):
-            if envelope is None or envelope.site_id not in self.site_ids:
+        tallies, configs, site_ids = self.tallies, self.configs, self.site_ids
+        for index, record in enumerate(self.records):
+            if record is None or record.site_id not in site_ids:
                 continue  # malformed, and no site to count it against
+            envelope = record if isinstance(record, Envelope) else record.envelope()
+            if envelope is None:
+                continue  # malformed (a record's site is not trusted before its checks)
             config = configs.get(envelope.site_id)
             payload = parse_payload(envelope.payload)
             if payload is None:
@@ -294,10 +303,13 @@ class _Batch:
             yield OutcomeTally(site, day, outcome, n)
 
 
-def process_batch(records: Sequence[Envelope | None], ports: IngestPorts) -> BatchResult:
+def process_batch(
+    records: Sequence[Envelope | EnvelopeRecord | None], ports: IngestPorts
+) -> BatchResult:
     """Validate, enrich, filter and store one batch, then forward its rows to the cold store.
 
-    `records[i]` is None when the i-th record could not be decoded into an envelope. Raises
+    `records[i]` is an envelope, a record decoded into one as the batch gets to it, or None
+    when the i-th record could not be read at all. Raises
     an `InfrastructureError` (nothing stored, or everything stored but not all forwarded)
     when a dependency fails; see the module docstring. The rows are handed to the event store
     as they are built, so that it can write them meanwhile.
@@ -315,16 +327,21 @@ def process_batch(records: Sequence[Envelope | None], ports: IngestPorts) -> Bat
     outcomes = batch.outcomes
     events: list[EventRow] = []
     initial_events: list[InitialEventRow] = []
-    for row, index, outcome in zip(batch.rows, batch.row_records, stored, strict=True):
+    cold_events: list[Any] = []
+    cold_initial_events: list[Any] = []
+    rows = zip(batch.rows, batch.row_records, stored, batch.prepared, strict=True)
+    for row, index, outcome, prepared in rows:
         outcomes[index] = outcome
         if outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
             continue
         if isinstance(row, InitialEventRow):
             initial_events.append(row)
+            cold_initial_events.append(prepared)
         else:
             events.append(row)
+            cold_events.append(prepared)
     if events or initial_events:
-        ports.cold_forwarder.forward(events, initial_events)
+        ports.cold_forwarder.forward(cold_events, cold_initial_events)
     return BatchResult(
         outcomes=tuple(outcomes),
         events=tuple(events),

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from analytics_core.enrichment import UserAgentInfo
     from analytics_core.envelopes import Geo
     from analytics_core.failures import StoredObject
     from analytics_core.ingest import Outcome, OutcomeTally, SiteConfig
-    from analytics_core.rows import EventRow, InitialEventRow
+    from analytics_core.rows import Row
     from analytics_core.sites import Account, NewSite, Site
     from analytics_core.stats import StatsQuery, StatsResult
 
@@ -80,17 +80,26 @@ class EventPartitions(Protocol):
         ...
 
 
-class ColdForwarder(Protocol):
+Prepared = TypeVar("Prepared")
+
+
+class ColdForwarder(Protocol[Prepared]):
     """The cold store's intake (Firehose to Iceberg in AWS, a Parquet lake locally).
 
-    Delivery is at least once: a row may arrive twice (the readers de-duplicate on
-    `event_uid`), but a call that returns has delivered every row it was given.
+    A batch's rows are prepared one at a time as they are built (`prepare` does the
+    forwarder's per-row work, such as encoding, while the database stores the rows), then
+    those that were stored are forwarded. Delivery is at least once: a row may arrive twice
+    (the readers de-duplicate on `event_uid`), but a call that returns has delivered every
+    row it was given.
     """
 
-    def forward(
-        self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]
-    ) -> None:
-        """Deliver the rows; raise `ColdForwardError` when some could not be delivered."""
+    def prepare(self, row: Row) -> Prepared:
+        """The row made ready for `forward` (no I/O)."""
+        ...
+
+    def forward(self, events: Sequence[Prepared], initial_events: Sequence[Prepared]) -> None:
+        """Deliver the prepared rows of `events` and of `initial_events`; raise
+        `ColdForwardError` when some could not be delivered."""
         ...
 
 
@@ -145,7 +154,7 @@ class EventStore(Protocol):
 
     def store(
         self,
-        rows: Iterable[EventRow],
+        rows: Iterable[Row],
         rejected: Iterable[OutcomeTally],
         *,
         expected: Mapping[str, int] | None = None,

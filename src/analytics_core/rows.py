@@ -2,7 +2,13 @@
 
 An `InitialEventRow` is the first event of a session and carries the session's attributes; it
 goes to `initial_events`. Every other accepted event is an `EventRow` and goes to `events`.
-Field names are the column names of both stores (the hot store adds its own `event_id`).
+Field names are the column names of both stores (the hot store adds its own `event_id`), in
+the order of `EVENT_COLUMNS` / `INITIAL_EVENT_COLUMNS`.
+
+Rows are named tuples, not attrs classes like the other values: thousands are built per batch,
+a tuple is built in a third of the time, and a row is then exactly what COPY writes.
+Immutable all the same; unlike attrs instances, a row compares equal to a plain tuple of the
+same values.
 Values are already sanitised: texts within their column's length and free of NUL bytes,
 integers within their column's range, `properties` JSON-safe (None when absent).
 """
@@ -11,9 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 EVENT_COLUMNS = (
     "event_uid",
@@ -62,9 +66,8 @@ def iso_millis(moment: datetime) -> str:
     )
 
 
-@attrs.frozen
-class EventRow:
-    """A row of `events`."""
+class EventRow(NamedTuple):
+    """A row of `events`, its fields in column order."""
 
     event_uid: str
     site_id: str
@@ -76,10 +79,18 @@ class EventRow:
     properties: Mapping[str, Any] | None
 
 
-@attrs.frozen
-class InitialEventRow(EventRow):
-    """A row of `initial_events`: an event plus its session's attributes."""
+class InitialEventRow(NamedTuple):
+    """A row of `initial_events`: an event's columns (as `EventRow`) and its session's
+    attributes, in column order."""
 
+    event_uid: str
+    site_id: str
+    session_id: str
+    timestamp: datetime
+    dt: date
+    event: str
+    pathname: str
+    properties: Mapping[str, Any] | None
     referer: str | None = None
     referer_domain: str | None = None
     utm_source: str | None = None
@@ -95,3 +106,7 @@ class InitialEventRow(EventRow):
     city: str | None = None
     screen_width: int | None = None
     screen_height: int | None = None
+
+
+Row = EventRow | InitialEventRow
+"""A stored row of either table."""

@@ -191,7 +191,7 @@ class Services:
         return boto3.client("firehose", config=FIREHOSE_CLIENT_CONFIG)
 
     @cached_property
-    def cold_forwarder(self) -> ColdForwarder:
+    def cold_forwarder(self) -> ColdForwarder[Any]:
         """The cold store's intake: the local Parquet lake when LOCAL_LAKE_DIR is set, else
         the events / initial_events Firehose streams."""
         if self.settings.local_lake_dir is not None:

@@ -29,6 +29,7 @@ from analytics_core.envelopes import (
     ENVELOPE_VERSION,
     MAX_ENVELOPE_BYTES,
     Envelope,
+    EnvelopeRecord,
     Geo,
     RequestContext,
 )
@@ -193,8 +194,29 @@ def _structure(data: dict[str, Any], ctx: dict[str, Any]) -> Envelope:
     )
 
 
-def decode_envelope(record: bytes | None) -> Envelope | None:
-    """The envelope in a Firehose record, or None when the record is not a valid one."""
+class _ParsedRecord:
+    """The `EnvelopeRecord` of a record whose JSON is parsed: an object with a `ctx` object
+    and a string `site_id`; the other shape checks run in `envelope()`."""
+
+    __slots__ = ("_ctx", "_data", "site_id")
+
+    def __init__(self, site_id: str, data: dict[str, Any], ctx: dict[str, Any]) -> None:
+        self.site_id = site_id
+        self._data = data
+        self._ctx = ctx
+
+    def envelope(self) -> Envelope | None:
+        try:
+            envelope = _structure(self._data, self._ctx)
+        except Exception:  # noqa: BLE001  # any failure of a shape check: malformed, as with cattrs
+            return None
+        return envelope if is_ulid(envelope.uid) else None
+
+
+def read_record(record: bytes | None) -> EnvelopeRecord | None:
+    """A Firehose record read as far as a batch needs before its rows are built: its JSON
+    parsed, and the site it names. None when it is not a JSON object with a `ctx` object and
+    a string `site_id` (malformed, and no site to count it against)."""
     if not record:
         return None
     try:
@@ -203,13 +225,15 @@ def decode_envelope(record: bytes | None) -> Envelope | None:
         data = loads_json(record)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         return None
-    ctx = data.get("ctx")
-    if not isinstance(ctx, dict):
+    ctx, site_id = data.get("ctx"), data.get("site_id")
+    if type(ctx) is not dict or not isinstance(site_id, str):
         return None
-    try:
-        envelope = _structure(data, ctx)
-    except Exception:  # noqa: BLE001  # any failure of a shape check: malformed, as with cattrs
-        return None
-    return envelope if is_ulid(envelope.uid) else None
+    return _ParsedRecord(site_id, data, ctx)
+
+
+def decode_envelope(record: bytes | None) -> Envelope | None:
+    """The envelope in a Firehose record, or None when the record is not a valid one."""
+    read = read_record(record)
+    return None if read is None else read.envelope()

@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-import attrs
 import psycopg
 import pytest
 from tests.support.db import fetch_all
@@ -242,10 +241,10 @@ def test_every_column_round_trips(db: Pool, database_url: str) -> None:
     PostgresEventStore(db).store([row, plain], [])
     names = ", ".join(f'"{name}"' for name in INITIAL_EVENT_COLUMNS)
     (stored,) = fetch_all(database_url, f"SELECT {names} FROM initial_events")
-    assert dict(zip(INITIAL_EVENT_COLUMNS, stored, strict=True)) == attrs.asdict(row)
+    assert dict(zip(INITIAL_EVENT_COLUMNS, stored, strict=True)) == row._asdict()
     names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
     (stored,) = fetch_all(database_url, f"SELECT {names} FROM events")
-    assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == attrs.asdict(plain)
+    assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == plain._asdict()
 
 
 def pending(database_url: str) -> list[tuple[str, bool]]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +82,18 @@ def initial(number: int) -> InitialEventRow:
     )
 
 
+def forward(
+    forwarder: FirehoseColdForwarder,
+    events: Sequence[EventRow],
+    initial_events: Sequence[InitialEventRow],
+) -> None:
+    """Prepare the rows and forward them, as the ingest batch does."""
+    forwarder.forward(
+        [forwarder.prepare(row) for row in events],
+        [forwarder.prepare(row) for row in initial_events],
+    )
+
+
 def test_rows_reach_both_streams_as_json_with_the_postgres_column_names(aws: None) -> None:
     """Events go to one stream and initial events to the other; timestamps ISO-8601 UTC with
     milliseconds, dt a date, properties as JSON text, no event_id."""
@@ -92,7 +104,7 @@ def test_rows_reach_both_streams_as_json_with_the_postgres_column_names(aws: Non
         events_stream="events",
         initial_events_stream="initial_events",
     )
-    forwarder.forward([event(1, properties={"plan": "pro"}), event(2)], [initial(3)])
+    forward(forwarder, [event(1, properties={"plan": "pro"}), event(2)], [initial(3)])
     assert delivered("events") == [
         {
             "event_uid": uid(1),
@@ -180,7 +192,7 @@ def test_refused_entries_are_resent_alone_with_backoff_until_accepted() -> None:
         client, events_stream="events", initial_events_stream="initial", sleep=pauses.append
     )
     with stubber:
-        forwarder.forward(rows, [])
+        forward(forwarder, rows, [])
     stubber.assert_no_pending_responses()
     assert pauses == [0.1, 0.2]
 
@@ -204,7 +216,7 @@ def test_throttled_calls_are_retried_and_persistent_refusal_fails_the_batch() ->
         client, events_stream="events", initial_events_stream="i", attempts=5, sleep=pauses.append
     )
     with stubber, pytest.raises(ColdForwardError) as failure:
-        forwarder.forward(rows, [])
+        forward(forwarder, rows, [])
     stubber.assert_no_pending_responses()
     assert failure.value.failed == 1
     assert pauses == [0.1, 0.2, 0.4, 0.8]
@@ -218,7 +230,7 @@ def test_a_missing_stream_fails_at_once() -> None:
         client, events_stream="events", initial_events_stream="i", sleep=pauses.append
     )
     with stubber, pytest.raises(ColdForwardError):
-        forwarder.forward([event(1)], [])
+        forward(forwarder, [event(1)], [])
     assert pauses == []
 
 
@@ -259,7 +271,7 @@ def test_a_full_batch_goes_out_in_parallel_calls_and_every_row_arrives(aws: None
     forwarder = FirehoseColdForwarder(
         client, events_stream="events", initial_events_stream="initial_events"
     )
-    forwarder.forward([event(n) for n in range(1200)], [initial(n) for n in range(2000, 2600)])
+    forward(forwarder, [event(n) for n in range(1200)], [initial(n) for n in range(2000, 2600)])
     assert sorted(calls) == [100, 200, 500, 500, 500]
     assert sorted(row["event_uid"] for row in delivered("events")) == sorted(
         uid(n) for n in range(1200)

@@ -35,8 +35,6 @@ from adapters.postgres.events import PostgresEventStore
 from adapters.postgres.pool import Pool
 from analytics_core.config import Env
 from analytics_core.errors import ConfigurationError
-from analytics_core.ingest import Outcome
-from analytics_core.rows import EventRow
 
 BUCKET = "cold-stand-in"
 OK = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "isBase64Encoded": False}
@@ -172,14 +170,12 @@ def test_connection_killed_mid_batch_commits_nothing_and_redelivery_stores_all(
     real_hook = PostgresEventStore._mark_pending
     killed: list[int] = []
 
-    def kill_own_backend(
-        conn: psycopg.Connection[Any], rows: Sequence[EventRow], outcomes: Sequence[Outcome]
-    ) -> None:
+    def kill_own_backend(conn: psycopg.Connection[Any], keys: Sequence[Any]) -> None:
         pid = conn.info.backend_pid
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         killed.append(pid)
-        real_hook(conn, rows, outcomes)
+        real_hook(conn, keys)
 
     monkeypatch.setattr(PostgresEventStore, "_mark_pending", staticmethod(kill_own_backend))
     response = module.handler(firehose_event(batch(1, 2) + batch(3, kind="initial")), None)

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import attrs
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -137,7 +136,7 @@ def test_compact_all_merges_every_day_of_both_tables(tmp_path: Path) -> None:
     writer = ParquetLakeWriter(tmp_path)
     for _ in range(3):
         writer.write_rows([EVENT, NEXT_DAY], [INITIAL])
-    writer.write_rows([], [attrs.evolve(INITIAL, event_uid="01JDQ7ZK3M0000000000000I02", dt=date(2026, 11, 20))])  # fmt: skip
+    writer.write_rows([], [INITIAL._replace(event_uid="01JDQ7ZK3M0000000000000I02", dt=date(2026, 11, 20))])  # fmt: skip
     (tmp_path / "events" / "notes").mkdir()
     query = StatsQuery((SITE,), date(2026, 11, 20), date(2026, 11, 25))
     before = LocalStatsReader(tmp_path).read(query)

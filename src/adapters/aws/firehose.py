@@ -3,18 +3,18 @@
 `FirehoseIngestStream` puts one envelope per `PutRecord` into the IngestHttp stream.
 
 `FirehoseColdForwarder` sends stored rows to the `events` / `initial_events` streams with
-`PutRecordBatch`, one JSON object per row with the PostgreSQL column names (no `event_id`),
-`timestamp` ISO-8601 UTC with milliseconds, `dt` as YYYY-MM-DD and `properties` as its JSON text
-(the Iceberg column is a string). Batches stay within Firehose's limits (500 records, 4 MiB a
-call, 1,000 KiB a record). A call can answer 200 and still refuse some entries
-(`FailedPutCount`, an `ErrorCode` per entry): only those are sent again, with exponential
-backoff; throttling and service errors of the whole call are retried the same way. Rows still
-refused after the last attempt raise `ColdForwardError`, so the batch fails and Firehose
-delivers it again (the hot store then finds duplicates and the rows are forwarded again: the
-cold store is at-least-once and readers de-duplicate on `event_uid`). A full batch makes a
-dozen calls, so they are sent a few at a time in parallel (boto3 clients are thread-safe):
-sequentially, their round trips would take longer than the whole database transaction.
-"""
+`PutRecordBatch` (each row encoded by `prepare` as the batch builds it), one JSON object per
+row with the PostgreSQL column names (no `event_id`), `timestamp` ISO-8601 UTC with
+milliseconds, `dt` as YYYY-MM-DD and `properties` as its JSON text (the Iceberg column is a
+string). Batches stay within Firehose's limits (500 records, 4 MiB a call, 1,000 KiB a record).
+A call can answer 200 and still refuse some entries (`FailedPutCount`, an `ErrorCode` per
+entry): only those are sent again, with exponential backoff; throttling and service errors of
+the whole call are retried the same way. Rows still refused after the last attempt raise
+`ColdForwardError`, so the batch fails and Firehose delivers it again (the hot store then finds
+duplicates and the rows are forwarded again: the cold store is at-least-once and readers
+de-duplicate on `event_uid`). A full batch makes a dozen calls, so they are sent a few at a time
+in parallel (boto3 clients are thread-safe): sequentially, their round trips would take longer
+than the whole database transaction."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from analytics_core.rows import (
     INITIAL_EVENT_COLUMNS,
     EventRow,
     InitialEventRow,
+    Row,
     iso_millis,
 )
 
@@ -100,9 +101,9 @@ def _iso_date(day: date) -> str:
     return day.isoformat()
 
 
-def cold_row(row: EventRow) -> dict[str, Any]:
+def cold_row(row: Row) -> dict[str, Any]:
     """A row as the cold store's JSON object (see the module docstring)."""
-    data = {name: getattr(row, name) for name in _FIELDS[type(row)]}
+    data = dict(zip(_FIELDS[type(row)], row, strict=True))
     data["timestamp"] = iso_millis(row.timestamp)
     data["dt"] = _iso_date(row.dt)
     properties = row.properties
@@ -110,7 +111,7 @@ def cold_row(row: EventRow) -> dict[str, Any]:
     return data
 
 
-def encode_cold_row(row: EventRow) -> bytes:
+def encode_cold_row(row: Row) -> bytes:
     """`cold_row` as the bytes of one Firehose record: compact UTF-8 JSON. orjson writes the
     bytes json would for a cold row, whose values are texts, small integers and null (the
     properties are already text); json still encodes what orjson refuses (a lone surrogate,
@@ -187,19 +188,18 @@ class FirehoseColdForwarder:
             initial_events_stream=settings.require(Env.INITIAL_EVENTS_STREAM_NAME),
         )
 
-    def forward(
-        self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]
-    ) -> None:
-        """Deliver every row, or raise `ColdForwardError` saying how many were refused."""
+    def prepare(self, row: Row) -> bytes:
+        """The row as its Firehose record (`encode_cold_row`)."""
+        return encode_cold_row(row)
+
+    def forward(self, events: Sequence[bytes], initial_events: Sequence[bytes]) -> None:
+        """Deliver every record (prepared rows), or raise `ColdForwardError` saying how many
+        were refused."""
         streams = (
             (self._events_stream, events),
             (self._initial_events_stream, initial_events),
         )
-        calls = [
-            (stream, chunk)
-            for stream, rows in streams
-            for chunk in chunked([encode_cold_row(row) for row in rows])
-        ]
+        calls = [(stream, chunk) for stream, records in streams for chunk in chunked(records)]
         if not calls:
             return
         # Made here, once: the workers must not create it concurrently (boto3's default

@@ -30,7 +30,7 @@ migration that changes the event tables is picked up by the next batch.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -41,7 +41,7 @@ from adapters.json_text import properties_json
 from adapters.postgres.pool import Pool, transaction
 from analytics_core.allowance import sites_short_of_allowance, split_by_allowance
 from analytics_core.ingest import Outcome, OutcomeTally
-from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
+from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow, Row
 
 # The batch's transaction may wait for a concurrent batch of the same site; processIngest's
 # Lambda timeout (and Firehose's 3-minute wait) bound the whole request.
@@ -101,77 +101,53 @@ ON CONFLICT (site_id, dt, outcome) DO UPDATE SET count = ingest_outcomes.count +
 """
 
 
-def _event_values(row: EventRow) -> tuple[Any, ...]:
-    return (
-        row.event_uid,
-        row.site_id,
-        row.session_id,
-        row.timestamp,
-        row.dt,
-        row.event,
-        row.pathname,
-        None if row.properties is None else properties_json(row.properties),
-    )
+_PROPERTIES = EVENT_COLUMNS.index("properties")
 
 
-def _initial_event_values(row: InitialEventRow) -> tuple[Any, ...]:
-    return (
-        *_event_values(row),
-        row.referer,
-        row.referer_domain,
-        row.utm_source,
-        row.utm_medium,
-        row.utm_campaign,
-        row.utm_content,
-        row.utm_term,
-        row.device,
-        row.os,
-        row.browser,
-        row.country,
-        row.region,
-        row.city,
-        row.screen_width,
-        row.screen_height,
-    )
+def copy_values(row: Row) -> tuple[Any, ...]:
+    """The row's values in its table's COPY columns: the row itself (its fields are the
+    columns, in order), with `properties` as JSON text."""
+    properties = row.properties
+    if properties is None:
+        return row
+    return (*row[:_PROPERTIES], properties_json(properties), *row[_PROPERTIES + 1 :])
 
 
-# A row's table, by whether it is an initial event, and its values in the table's COPY columns.
-_TABLES: dict[bool, tuple[_Table, Callable[[Any], tuple[Any, ...]]]] = {
-    False: (_EVENTS, _event_values),
-    True: (_INITIAL_EVENTS, _initial_event_values),
-}
+def _table(row: Row) -> _Table:
+    return _INITIAL_EVENTS if type(row) is InitialEventRow else _EVENTS
 
 
 def _copy_runs(
-    conn: psycopg.Connection[Any], rows: Iterator[EventRow], *, temporary: bool = False
+    conn: psycopg.Connection[Any], rows: Iterator[Row], *, temporary: bool = False
 ) -> None:
     """COPY the rows into their tables (or their temporary twins) as they come: one COPY per
     run of rows of one table (a connection runs one COPY at a time), at most one run per
     table; the rows of a table whose run has ended wait for one last COPY. Rows that come
     grouped by table (as the core builds them: plain events first) are all written while they
     are being produced."""
-    ended: set[bool] = set()  # the tables (initial or not) whose run is over
-    waiting: list[EventRow] = []
+    ended: set[type[Row]] = set()  # the row types (tables) whose run is over
+    waiting: list[Row] = []
     row = next(rows, None)
     while row is not None:
-        initial = isinstance(row, InitialEventRow)
-        if initial in ended:
+        kind = type(row)
+        if kind in ended:
             waiting.append(row)
             row = next(rows, None)
             continue
-        table, values = _TABLES[initial]
+        table = _table(row)
         with conn.cursor().copy(table.copy if temporary else table.copy_direct) as copy:
-            while row is not None and isinstance(row, InitialEventRow) is initial:
-                copy.write_row(values(row))
+            write = copy.write_row
+            while row is not None and type(row) is kind:
+                write(row if row.properties is None else copy_values(row))
                 row = next(rows, None)
-        ended.add(initial)
-    for initial in (False, True):
-        left = [r for r in waiting if isinstance(r, InitialEventRow) is initial]
+        ended.add(kind)
+    for kind in (EventRow, InitialEventRow):
+        left = [r for r in waiting if type(r) is kind]
         if left:
-            table, values = _TABLES[initial]
+            table = _table(left[0])
             with conn.cursor().copy(table.copy if temporary else table.copy_direct) as copy:
                 for row_left in left:
-                    copy.write_row(values(row_left))
+                    copy.write_row(copy_values(row_left))
 
 
 class PostgresEventStore:
@@ -185,7 +161,7 @@ class PostgresEventStore:
 
     def store(
         self,
-        rows: Iterable[EventRow],
+        rows: Iterable[Row],
         rejected: Iterable[OutcomeTally],
         *,
         expected: Mapping[str, int] | None = None,
@@ -200,14 +176,17 @@ class PostgresEventStore:
             rows, rejected = list(rows), list(rejected)
             expected = Counter(row.site_id for row in rows)
             expected.update({tally.site_id: 0 for tally in rejected})
-        taken: list[EventRow] = []
+        taken: list[Row] = []
         with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
             allowances: dict[str, int] = dict(
                 conn.execute(_LOCK_SITES, (sorted(expected),)).fetchall()
             )
             pending = iter(rows)
             fits = all(allowances.get(site, -1) >= n for site, n in expected.items())
-            streamed = self._copy_streaming(conn, pending, taken, allowances) if fits else None
+            written = _Written()
+            streamed = (
+                self._copy_streaming(conn, pending, taken, allowances, written) if fits else None
+            )
             if streamed is not None:
                 outcomes = streamed
             else:
@@ -216,35 +195,44 @@ class PostgresEventStore:
                 candidates = self._candidates(taken, allowances, outcomes)
                 if candidates:
                     self._insert(conn, taken, candidates, allowances, outcomes)
-            self._count(conn, taken, outcomes, rejected, allowances)
-            self._mark_pending(conn, taken, outcomes)
+                written = _Written.of(taken, outcomes)
+            self._count(conn, written, rejected, allowances)
+            self._mark_pending(conn, written.pending)
         return outcomes
 
     @staticmethod
     def _copy_streaming(
         conn: psycopg.Connection[Any],
-        rows: Iterator[EventRow],
-        taken: list[EventRow],
+        rows: Iterator[Row],
+        taken: list[Row],
         allowances: Mapping[str, int],
+        written: _Written,
     ) -> list[Outcome] | None:
         """The fast path: COPY the rows straight into the event tables as they come, under a
-        savepoint; the outcome of each (accepted, or duplicate for a repeated key). Every row
-        consumed is appended to `taken`. None when a row is stored already: the savepoint is
-        rolled back, and `rows` holds what was not consumed."""
+        savepoint; the outcome of each (accepted, or duplicate for a repeated key), counted in
+        `written` as it is decided. Every row consumed is appended to `taken`. None when a row
+        is stored already: the savepoint is rolled back, `rows` holds what was not consumed,
+        and `written` is to be discarded."""
         seen: set[tuple[str, date]] = set()
         outcomes: list[Outcome] = []
+        tallies, keys = written.tallies, written.pending
+        accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
 
-        def first_of_their_key() -> Iterator[EventRow]:
+        def first_of_their_key() -> Iterator[Row]:
             for row in rows:
                 taken.append(row)
-                if row.site_id not in allowances:
-                    raise ValueError(f"a row of site {row.site_id}, not announced")
-                key = (row.event_uid, row.dt)
+                site_id, dt, uid = row.site_id, row.dt, row.event_uid
+                if site_id not in allowances:
+                    raise ValueError(f"a row of site {site_id}, not announced")
+                key = (uid, dt)
                 if key in seen:
-                    outcomes.append(Outcome.DUPLICATE)
+                    outcomes.append(duplicate)
+                    tallies[site_id, dt, duplicate] += 1
                     continue
                 seen.add(key)
-                outcomes.append(Outcome.ACCEPTED)
+                outcomes.append(accepted)
+                tallies[site_id, dt, accepted] += 1
+                keys.append((site_id, dt, uid, type(row) is InitialEventRow))
                 yield row
 
         try:
@@ -256,7 +244,7 @@ class PostgresEventStore:
 
     @staticmethod
     def _candidates(
-        rows: Sequence[EventRow], allowances: Mapping[str, int], outcomes: list[Outcome]
+        rows: Sequence[Row], allowances: Mapping[str, int], outcomes: list[Outcome]
     ) -> list[int]:
         """Indexes of the rows that may be new: known site, first of their uid in the batch."""
         seen: set[tuple[str, date]] = set()
@@ -273,7 +261,7 @@ class PostgresEventStore:
     def _insert(
         self,
         conn: psycopg.Connection[Any],
-        rows: Sequence[EventRow],
+        rows: Sequence[Row],
         candidates: list[int],
         allowances: Mapping[str, int],
         outcomes: list[Outcome],
@@ -307,19 +295,14 @@ class PostgresEventStore:
 
     @staticmethod
     def _mark_pending(
-        conn: psycopg.Connection[Any], rows: Sequence[EventRow], outcomes: Sequence[Outcome]
+        conn: psycopg.Connection[Any], keys: Sequence[tuple[str, date, str, bool]]
     ) -> None:
         """Record the inserted rows' keys for the read model's next fold."""
-        accepted = [
-            row for row, outcome in zip(rows, outcomes, strict=True) if outcome is Outcome.ACCEPTED
-        ]
-        if not accepted:
+        if not keys:
             return
         with conn.cursor().copy(_COPY_PENDING) as copy:
-            for row in accepted:
-                copy.write_row(
-                    (row.site_id, row.dt, row.event_uid, isinstance(row, InitialEventRow))
-                )
+            for key in keys:
+                copy.write_row(key)
 
     @staticmethod
     def _remove_stored(conn: psycopg.Connection[Any], site_ids: list[str]) -> set[str]:
@@ -337,19 +320,17 @@ class PostgresEventStore:
     @staticmethod
     def _count(
         conn: psycopg.Connection[Any],
-        rows: Sequence[EventRow],
-        outcomes: Sequence[Outcome],
+        written: _Written,
         rejected: Iterable[OutcomeTally],
         allowances: Mapping[str, int],
     ) -> None:
         """Charge the allowances and add every outcome to `ingest_outcomes`."""
         charges: Counter[str] = Counter()
         tallies: Counter[tuple[str, date, str]] = Counter()
-        for row, outcome in zip(rows, outcomes, strict=True):
+        for (site_id, dt, outcome), n in written.tallies.items():
             if outcome is Outcome.ACCEPTED:
-                charges[row.site_id] += 1
-            if outcome is not Outcome.UNKNOWN_SITE:
-                tallies[row.site_id, row.dt, outcome.value] += 1
+                charges[site_id] += n
+            tallies[site_id, dt, outcome.value] += n
         for tally in rejected:
             if tally.site_id in allowances:
                 tallies[tally.site_id, tally.day, tally.outcome.value] += tally.count
@@ -367,3 +348,28 @@ class PostgresEventStore:
                     [tallies[key] for key in keys],
                 ),
             )
+
+
+class _Written:
+    """What a batch's transaction wrote, counted as each row's outcome is decided: rows per
+    site, day and outcome (for the allowance charges and `ingest_outcomes`), and the keys of
+    the inserted rows (for `stats_pending`)."""
+
+    def __init__(self) -> None:
+        self.tallies: Counter[tuple[str, date, Outcome]] = Counter()
+        self.pending: list[tuple[str, date, str, bool]] = []
+
+    @classmethod
+    def of(cls, rows: Sequence[Row], outcomes: Sequence[Outcome]) -> _Written:
+        """The count of rows whose outcomes are all decided (a row whose site is gone counts
+        nowhere)."""
+        written = cls()
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome is Outcome.UNKNOWN_SITE:
+                continue
+            written.tallies[row.site_id, row.dt, outcome] += 1
+            if outcome is Outcome.ACCEPTED:
+                written.pending.append(
+                    (row.site_id, row.dt, row.event_uid, type(row) is InitialEventRow)
+                )
+        return written
