@@ -5,23 +5,24 @@ One envelope travels as one Firehose record (JSON; the edges convert it, see
 processIngest, where the site's configuration is known) and what the collect endpoint saw of
 the request (`ctx`). The visitor's IP address is in `ctx.ip` only when CloudFront gave no geo
 headers, since the GeoIP fallback is its only use; it is never stored.
+
+These values are named tuples rather than frozen attrs classes: processIngest makes three for
+every record of a batch, and a tuple is made in a third of the time. Immutable all the same;
+unlike attrs instances, they compare equal to plain tuples of the same values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
-
-import attrs
+from typing import Any, NamedTuple, Protocol
 
 ENVELOPE_VERSION = 1
 MAX_ENVELOPE_BYTES = 1_000 * 1024  # Firehose's record limit
 MAX_BODY_BYTES = 16 * 1024  # what the collect endpoint accepts from a tracker
 
 
-@attrs.frozen
-class Geo:
+class Geo(NamedTuple):
     """Where a visitor is: ISO-3166-1 alpha-2 country, first-level subdivision code
     (without the country prefix, as CloudFront and GeoIP2 give it), English city name."""
 
@@ -34,8 +35,7 @@ class Geo:
         return self.country is None and self.region is None and self.city is None
 
 
-@attrs.frozen
-class RequestContext:
+class RequestContext(NamedTuple):
     """What the collect endpoint saw of the tracker's request, beyond its body."""
 
     ip: str | None = None
@@ -45,16 +45,15 @@ class RequestContext:
     geo: Geo | None = None
 
 
-@attrs.frozen
-class Envelope:
+class Envelope(NamedTuple):
     """One tracker request as it reaches processIngest."""
 
-    v: int = attrs.field(default=ENVELOPE_VERSION, kw_only=True)
     uid: str
     site_id: str
     received_at: datetime
     payload: Mapping[str, Any]
     ctx: RequestContext
+    v: int = ENVELOPE_VERSION
 
 
 class EnvelopeRecord(Protocol):

@@ -16,13 +16,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import cattrs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tests.support.ingest import CHROME, SITE, envelope, uid
 
-from analytics_core.envelopes import ENVELOPE_VERSION, MAX_ENVELOPE_BYTES, Envelope, Geo
+from analytics_core.envelopes import (
+    ENVELOPE_VERSION,
+    MAX_ENVELOPE_BYTES,
+    Envelope,
+    Geo,
+    RequestContext,
+)
 from analytics_core.ids import is_ulid
 from entrypoints.envelopes import (
     GZIP_MAGIC,
@@ -69,6 +76,54 @@ def _object(value: object, _type: object) -> Mapping[str, Any]:
     return value
 
 
+# The envelope's classes as they were (frozen attrs classes) when the converter decoded them;
+# its envelopes are compared in today's classes (`_today`).
+
+
+@attrs.frozen
+class _Geo:
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+
+
+@attrs.frozen
+class _RequestContext:
+    ip: str | None = None
+    user_agent: str | None = None
+    origin: str | None = None
+    referer: str | None = None
+    geo: _Geo | None = None
+
+
+@attrs.frozen
+class _Envelope:
+    v: int = attrs.field(default=ENVELOPE_VERSION, kw_only=True)
+    uid: str
+    site_id: str
+    received_at: datetime
+    payload: Mapping[str, Any]
+    ctx: _RequestContext
+
+
+def _today(old: _Envelope) -> Envelope:
+    ctx, geo = old.ctx, old.ctx.geo
+    return Envelope(
+        old.uid,
+        old.site_id,
+        old.received_at,
+        old.payload,
+        RequestContext(
+            ctx.ip,
+            ctx.user_agent,
+            ctx.origin,
+            ctx.referer,
+            None if geo is None else Geo(geo.country, geo.region, geo.city),
+        ),
+        old.v,
+    )
+
+
 _converter = cattrs.Converter()
 _converter.register_structure_hook(str, _strict_str)
 _converter.register_structure_hook_func(lambda t: t == str | None, _optional_str)
@@ -87,10 +142,10 @@ def reference_decode(record: bytes | None) -> Envelope | None:
         data = json.loads(record)
         if not isinstance(data, dict) or not isinstance(data.get("ctx"), dict):
             return None
-        decoded = _converter.structure(data, Envelope)
+        decoded = _converter.structure(data, _Envelope)
     except (ValueError, RecursionError, cattrs.BaseValidationError):
         return None
-    return decoded if is_ulid(decoded.uid) else None
+    return _today(decoded) if is_ulid(decoded.uid) else None
 
 
 def same(new: object, old: object) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import cached_property, lru_cache
@@ -34,8 +34,6 @@ from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, InfrastructureError
 from analytics_core.ports import MAX_STREAM_RECORD_BYTES
 from analytics_core.rows import (
-    EVENT_COLUMNS,
-    INITIAL_EVENT_COLUMNS,
     EventRow,
     InitialEventRow,
     Row,
@@ -93,22 +91,65 @@ class FirehoseIngestStream:
             raise InfrastructureError(f"ingest stream unreachable: {type(exc).__name__}") from exc
 
 
-_FIELDS = {EventRow: EVENT_COLUMNS, InitialEventRow: INITIAL_EVENT_COLUMNS}
-
-
 @lru_cache(maxsize=64)  # a batch's rows fall on a day or two
 def _iso_date(day: date) -> str:
     return day.isoformat()
 
 
+def _properties(properties: Mapping[str, Any] | None) -> str | None:
+    return None if properties is None else properties_json(properties)
+
+
+# The two row shapes written out as dict displays (a test holds their keys to the columns):
+# twice as fast as dict(zip(columns, row)), and there is one call per stored row.
+def _event_object(row: EventRow) -> dict[str, Any]:
+    uid, site_id, session_id, timestamp, dt, event, pathname, properties = row
+    return {
+        "event_uid": uid,
+        "site_id": site_id,
+        "session_id": session_id,
+        "timestamp": iso_millis(timestamp),
+        "dt": _iso_date(dt),
+        "event": event,
+        "pathname": pathname,
+        "properties": _properties(properties),
+    }
+
+
+def _initial_event_object(row: InitialEventRow) -> dict[str, Any]:
+    (uid, site_id, session_id, timestamp, dt, event, pathname, properties) = row[:8]
+    return {
+        "event_uid": uid,
+        "site_id": site_id,
+        "session_id": session_id,
+        "timestamp": iso_millis(timestamp),
+        "dt": _iso_date(dt),
+        "event": event,
+        "pathname": pathname,
+        "properties": _properties(properties),
+        "referer": row.referer,
+        "referer_domain": row.referer_domain,
+        "utm_source": row.utm_source,
+        "utm_medium": row.utm_medium,
+        "utm_campaign": row.utm_campaign,
+        "utm_content": row.utm_content,
+        "utm_term": row.utm_term,
+        "device": row.device,
+        "os": row.os,
+        "browser": row.browser,
+        "country": row.country,
+        "region": row.region,
+        "city": row.city,
+        "screen_width": row.screen_width,
+        "screen_height": row.screen_height,
+    }
+
+
 def cold_row(row: Row) -> dict[str, Any]:
     """A row as the cold store's JSON object (see the module docstring)."""
-    data = dict(zip(_FIELDS[type(row)], row, strict=True))
-    data["timestamp"] = iso_millis(row.timestamp)
-    data["dt"] = _iso_date(row.dt)
-    properties = row.properties
-    data["properties"] = None if properties is None else properties_json(properties)
-    return data
+    if type(row) is InitialEventRow:
+        return _initial_event_object(row)
+    return _event_object(row)  # type: ignore[arg-type]  # an EventRow
 
 
 def encode_cold_row(row: Row) -> bytes:
