@@ -22,7 +22,6 @@ nobody, us included, can link a stored session id back to the id the visitor's b
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -45,17 +44,28 @@ _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6_RUN = re.compile(r"[0-9A-Fa-f:.]{2,}")  # linear: maximal runs, checked one by one
 
 
+_SHA256_BLOCK = 64
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))  # each key byte XOR ipad
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))  # each key byte XOR opad
+
+
 def session_hasher(salt: bytes) -> Callable[[str, str], str]:
     """The level-0 session id for the day of `salt`: (site id, session id) -> HMAC-SHA256 of
-    their concatenation keyed by the salt. The keyed HMAC is set up once and copied per call,
-    which is cheaper than keying it each time."""
-    keyed = hmac.new(salt, digestmod=hashlib.sha256)
+    their concatenation keyed by the salt (RFC 2104). The keyed inner and outer hashes are set
+    up once and copied per call: half the time of copying a keyed `hmac` object, and level-0
+    sites hash every event."""
+    key = hashlib.sha256(salt).digest() if len(salt) > _SHA256_BLOCK else salt
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    inner_keyed = hashlib.sha256(key.translate(_INNER_PAD))
+    outer_keyed = hashlib.sha256(key.translate(_OUTER_PAD))
 
     def hashed(site_id: str, session_id: str) -> str:
         # A site id is a fixed-length ULID, so the concatenation is unambiguous.
-        mac = keyed.copy()
-        mac.update((site_id + session_id).encode("utf-8"))
-        return mac.hexdigest()[:SESSION_HASH_CHARS]
+        inner = inner_keyed.copy()
+        inner.update((site_id + session_id).encode("utf-8"))
+        outer = outer_keyed.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:SESSION_HASH_CHARS]
 
     return hashed
 

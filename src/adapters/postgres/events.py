@@ -8,10 +8,10 @@ Within the transaction, in this order:
 2. The fast path, when every site has allowance for all its rows: the rows are copied (COPY,
    the fastest way in) straight into `events` and `initial_events`, under a savepoint, as
    they come: given `expected`, the caller's rows may still be being built, and the database
-   works on the first ones meanwhile. An event stored by an earlier delivery makes the COPY
-   fail on the unique key (event_uid, dt); the savepoint is then rolled back and the batch
-   takes the slow path. Redeliveries are rare, so the common case pays for no duplicate
-   check at all.
+   works on the first ones meanwhile. An event stored by an earlier delivery (or given
+   twice) makes the COPY fail on the unique key (event_uid, dt); the savepoint is then rolled
+   back and the batch takes the slow path. Redeliveries are rare, so the common case pays for
+   no duplicate check at all, and its outcomes and counters are computed in bulk.
 3. The slow path: the rows are copied into temporary tables shaped like the event tables,
    `ingest_new_events` and `ingest_new_initial_events`, whose `event_id` default draws from
    the event tables' own sequences; the rows stored already are removed (for a site short of
@@ -29,6 +29,7 @@ migration that changes the event tables is picked up by the next batch.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
@@ -183,12 +184,9 @@ class PostgresEventStore:
             )
             pending = iter(rows)
             fits = all(allowances.get(site, -1) >= n for site, n in expected.items())
-            written = _Written()
-            streamed = (
-                self._copy_streaming(conn, pending, taken, allowances, written) if fits else None
-            )
-            if streamed is not None:
-                outcomes = streamed
+            if fits and self._copy_streaming(conn, pending, taken, allowances):
+                outcomes = [Outcome.ACCEPTED] * len(taken)
+                written = _Written.all_accepted(taken)
             else:
                 taken.extend(pending)  # what the fast path did not consume
                 outcomes = [Outcome.DUPLICATE] * len(taken)
@@ -206,41 +204,24 @@ class PostgresEventStore:
         rows: Iterator[Row],
         taken: list[Row],
         allowances: Mapping[str, int],
-        written: _Written,
-    ) -> list[Outcome] | None:
+    ) -> bool:
         """The fast path: COPY the rows straight into the event tables as they come, under a
-        savepoint; the outcome of each (accepted, or duplicate for a repeated key), counted in
-        `written` as it is decided. Every row consumed is appended to `taken`. None when a row
-        is stored already: the savepoint is rolled back, `rows` holds what was not consumed,
-        and `written` is to be discarded."""
-        seen: set[tuple[str, date]] = set()
-        outcomes: list[Outcome] = []
-        tallies, keys = written.tallies, written.pending
-        accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
+        savepoint, appending each to `taken`. False when a row is stored already (or comes
+        twice): the savepoint is rolled back, and `rows` holds what was not consumed."""
 
-        def first_of_their_key() -> Iterator[Row]:
+        def announced() -> Iterator[Row]:
             for row in rows:
                 taken.append(row)
-                site_id, dt, uid = row.site_id, row.dt, row.event_uid
-                if site_id not in allowances:
-                    raise ValueError(f"a row of site {site_id}, not announced")
-                key = (uid, dt)
-                if key in seen:
-                    outcomes.append(duplicate)
-                    tallies[site_id, dt, duplicate] += 1
-                    continue
-                seen.add(key)
-                outcomes.append(accepted)
-                tallies[site_id, dt, accepted] += 1
-                keys.append((site_id, dt, uid, type(row) is InitialEventRow))
+                if row.site_id not in allowances:
+                    raise ValueError(f"a row of site {row.site_id}, not announced")
                 yield row
 
         try:
             with conn.transaction():  # a savepoint: a duplicate rolls back only this
-                _copy_runs(conn, first_of_their_key())
+                _copy_runs(conn, announced())
         except psycopg.errors.UniqueViolation:
-            return None  # stored by an earlier delivery: the slow path finds which
-        return outcomes
+            return False  # stored by an earlier delivery: the slow path finds which
+        return True
 
     @staticmethod
     def _candidates(
@@ -350,20 +331,36 @@ class PostgresEventStore:
             )
 
 
-class _Written:
-    """What a batch's transaction wrote, counted as each row's outcome is decided: rows per
-    site, day and outcome (for the allowance charges and `ingest_outcomes`), and the keys of
-    the inserted rows (for `stats_pending`)."""
+_SITE_AND_DAY = operator.itemgetter(EVENT_COLUMNS.index("site_id"), EVENT_COLUMNS.index("dt"))
 
-    def __init__(self) -> None:
-        self.tallies: Counter[tuple[str, date, Outcome]] = Counter()
-        self.pending: list[tuple[str, date, str, bool]] = []
+
+class _Written:
+    """What a batch's transaction wrote: rows per site, day and outcome (for the allowance
+    charges and `ingest_outcomes`), and the keys of the inserted rows (for `stats_pending`)."""
+
+    def __init__(
+        self,
+        tallies: Counter[tuple[str, date, Outcome]],
+        pending: list[tuple[str, date, str, bool]],
+    ) -> None:
+        self.tallies = tallies
+        self.pending = pending
+
+    @classmethod
+    def all_accepted(cls, rows: Sequence[Row]) -> _Written:
+        """The count of rows that were all inserted (the fast path), in bulk."""
+        accepted = Outcome.ACCEPTED
+        per_day = Counter(map(_SITE_AND_DAY, rows))
+        return cls(
+            Counter({(site, day, accepted): n for (site, day), n in per_day.items()}),
+            [(r.site_id, r.dt, r.event_uid, type(r) is InitialEventRow) for r in rows],
+        )
 
     @classmethod
     def of(cls, rows: Sequence[Row], outcomes: Sequence[Outcome]) -> _Written:
         """The count of rows whose outcomes are all decided (a row whose site is gone counts
         nowhere)."""
-        written = cls()
+        written = cls(Counter(), [])
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome is Outcome.UNKNOWN_SITE:
                 continue
