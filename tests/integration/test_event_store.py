@@ -1,11 +1,13 @@
 """One contract, two event stores: PostgreSQL and the in-memory fake behave alike.
 
-Plus what only PostgreSQL has: the round trip of every column, the pending rows (for the read
-model's fold) being exactly the inserted rows, and all-or-nothing transactions.
+Plus what only PostgreSQL has: the round trip of every column, the pending ranges (for the
+read model's fold) covering exactly the inserted rows, and all-or-nothing transactions.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -16,7 +18,11 @@ from tests.support.db import fetch_all
 from tests.support.ingest import OTHER_SITE, SITE, uid
 
 from adapters import memory
-from adapters.postgres.events import PostgresEventStore
+from adapters.postgres.events import (
+    EVENT_COPY_TYPES,
+    INITIAL_EVENT_COPY_TYPES,
+    PostgresEventStore,
+)
 from adapters.postgres.pool import Pool
 from analytics_core.errors import StoreUnavailableError
 from analytics_core.ingest import Outcome, OutcomeTally
@@ -247,12 +253,79 @@ def test_every_column_round_trips(db: Pool, database_url: str) -> None:
     assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == plain._asdict()
 
 
+@pytest.mark.parametrize(
+    ("table", "columns", "types"),
+    [
+        ("events", EVENT_COLUMNS, EVENT_COPY_TYPES),
+        ("initial_events", INITIAL_EVENT_COLUMNS, INITIAL_EVENT_COPY_TYPES),
+    ],
+)
+def test_binary_copy_types_are_the_columns_types(
+    db: Pool, database_url: str, table: str, columns: tuple[str, ...], types: tuple[str, ...]
+) -> None:
+    """The types the store's binary COPY sends are those of the migrated columns (a type
+    changed by a migration fails here, not in production)."""
+    declared = dict(
+        fetch_all(
+            database_url,
+            "SELECT attname, atttypid::regtype::text FROM pg_attribute "
+            f"WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped",
+        )
+    )
+    sent = [fetch_all(database_url, f"SELECT '{name}'::regtype::text")[0][0] for name in types]
+    assert [declared[column] for column in columns] == sent
+
+
+def test_text_that_is_hostile_to_copy_round_trips(db: Pool, database_url: str) -> None:
+    """Tabs, newlines, backslashes, quotes and non-ASCII text, in every kind of column, are
+    stored as given."""
+    PostgresBackend(db, database_url).add_site(SITE, 10)
+    nasty = "a\tb\nc\\d\r\"e'f \\N ü😀"
+    row = initial(1, referer=nasty, referer_domain=nasty, utm_source=nasty, city=nasty)
+    plain = event(2, properties={nasty: nasty, "n": -(2**53)})
+    plain = plain._replace(session_id=nasty, event=nasty, pathname=nasty)
+    PostgresEventStore(db).store([row, plain], [])
+    names = ", ".join(f'"{name}"' for name in INITIAL_EVENT_COLUMNS)
+    (stored,) = fetch_all(database_url, f"SELECT {names} FROM initial_events")
+    assert dict(zip(INITIAL_EVENT_COLUMNS, stored, strict=True)) == row._asdict()
+    names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
+    (stored,) = fetch_all(database_url, f"SELECT {names} FROM events")
+    assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == plain._asdict()
+
+
 def pending(database_url: str) -> list[tuple[str, bool]]:
-    """The rows waiting for the read model's fold: (event uid, initial?)."""
+    """The rows waiting for the read model's fold, (event uid, initial?): the rows of each
+    pending range's site and table whose id is in the range, whatever their day. Each range's
+    row count and days must be those of the rows it covers."""
+    assert fetch_all(database_url, "SELECT count(*) FROM stats_pending") == [(0,)]
+    stored = fetch_all(
+        database_url,
+        "SELECT event_id, site_id, dt, event_uid, false FROM events "
+        "UNION ALL SELECT event_id, site_id, dt, event_uid, true FROM initial_events",
+    )
+    found: list[tuple[str, bool]] = []
+    for site_id, is_initial, after_id, last_id, first_dt, last_dt, row_count in fetch_all(
+        database_url,
+        "SELECT site_id, is_initial, after_id, last_id, first_dt, last_dt, row_count "
+        "FROM stats_pending_ranges",
+    ):
+        covered = [
+            (dt, uid_)
+            for event_id, site, dt, uid_, initial in stored
+            if (site, initial) == (site_id, is_initial) and after_id < event_id <= last_id
+        ]
+        assert len(covered) == row_count
+        assert (min(covered)[0], max(covered)[0]) == (first_dt, last_dt)
+        found.extend((uid_, is_initial) for _, uid_ in covered)
+    return sorted(found)
+
+
+def ranges(database_url: str) -> list[tuple[str, bool, date, date, int]]:
+    """The pending ranges: (site, initial?, first day, last day, rows)."""
     return sorted(
-        (uid_, initial)
-        for uid_, initial in fetch_all(
-            database_url, "SELECT event_uid, is_initial FROM stats_pending"
+        fetch_all(
+            database_url,
+            "SELECT site_id, is_initial, first_dt, last_dt, row_count FROM stats_pending_ranges",
         )
     )
 
@@ -271,8 +344,45 @@ def test_pending_rows_are_exactly_the_inserted_rows(db: Pool, database_url: str)
     assert pending(database_url) == [(uid(n), n % 2 == 0) for n in (1, 2, 3, 4)]
     store.store([event(5), event(6), event(7)], [])  # allowance 1 left: short-site path
     store.store([], [OutcomeTally(SITE, DAY, Outcome.BOT, 2)])  # nothing to insert at all
+    store.store([event(5), initial(4)], [])  # nothing new: no range
     assert pending(database_url) == [(uid(n), n % 2 == 0) for n in (1, 2, 3, 4, 5)]
     assert sorted(backend.stored()) == sorted(uid(n) for n in (1, 2, 3, 4, 5))
+    assert ranges(database_url) == [
+        (SITE, False, DAY, DAY, 1),
+        (SITE, False, DAY, DAY, 1),
+        (SITE, False, DAY, DAY, 1),
+        (SITE, True, DAY, DAY, 1),
+        (SITE, True, DAY, DAY, 1),
+    ]
+
+
+def test_one_range_per_site_and_table_with_its_days(db: Pool, database_url: str) -> None:
+    """A batch of two sites, both tables and several days records one range per site and
+    table that got rows, with the first and last day and the number of its rows; the rows of
+    a gone site and the rows past the allowance are in none."""
+    backend = PostgresBackend(db, database_url)
+    backend.add_site(SITE, 100)
+    backend.add_site(OTHER_SITE, 2)
+    rows = [
+        event(1, day_offset=2),
+        event(2, OTHER_SITE, day_offset=1),
+        event(3, day_offset=-1),
+        event(4, GONE_SITE),
+        event(5, OTHER_SITE, day_offset=3),
+        event(6, OTHER_SITE),  # past OTHER_SITE's allowance
+        initial(7),
+        initial(8),
+    ]
+    outcomes = PostgresEventStore(db).store(rows, [])
+    assert outcomes.count(Outcome.ACCEPTED) == 6
+    assert ranges(database_url) == [
+        (SITE, False, DAY - timedelta(days=1), DAY + timedelta(days=2), 2),
+        (SITE, True, DAY, DAY, 2),
+        (OTHER_SITE, False, DAY + timedelta(days=1), DAY + timedelta(days=3), 2),
+    ]
+    assert pending(database_url) == sorted(
+        [(uid(n), False) for n in (1, 2, 3, 5)] + [(uid(n), True) for n in (7, 8)]
+    )
 
 
 def test_fast_path_duplicate_rolls_back_to_the_slow_path(db: Pool, database_url: str) -> None:
@@ -287,6 +397,48 @@ def test_fast_path_duplicate_rolls_back_to_the_slow_path(db: Pool, database_url:
     assert sorted(backend.stored()) == sorted([uid(1), uid(2), uid(3)])
     assert backend.allowance(SITE) == 97
     assert pending(database_url) == [(uid(1), False), (uid(2), True), (uid(3), False)]
+    assert ranges(database_url) == [(SITE, False, DAY, DAY, 2), (SITE, True, DAY, DAY, 1)]
+
+
+def test_a_batch_waiting_for_its_sites_lock_draws_its_ids_after_it(
+    db: Pool, database_url: str
+) -> None:
+    """A batch that waits for the lock of a site whose batch is under way records a range
+    that starts after every row of that batch, including the rows inserted while it waited:
+    the two ranges of the site hold each row once."""
+    PostgresBackend(db, database_url).add_site(SITE, 100)
+    errors: list[BaseException] = []
+
+    def store_the_second_batch() -> None:
+        try:
+            PostgresEventStore(db).store([event(10), initial(11)], [])
+        except BaseException as exc:  # noqa: BLE001  # reported below
+            errors.append(exc)
+
+    second = threading.Thread(target=store_the_second_batch)
+
+    def first_batch() -> Iterator[EventRow]:
+        yield event(1)
+        second.start()
+        deadline = time.monotonic() + 10
+        while fetch_all(
+            database_url,
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        ) != [(1,)]:
+            assert time.monotonic() < deadline, "the second batch never waited for the lock"
+            time.sleep(0.01)
+        yield event(2)
+        yield initial(3)
+
+    outcomes = PostgresEventStore(db).store(first_batch(), [], expected={SITE: 3})
+    second.join(timeout=30)
+    assert not errors
+    assert outcomes == [Outcome.ACCEPTED] * 3
+    assert pending(database_url) == sorted(
+        [(uid(n), False) for n in (1, 2, 10)] + [(uid(n), True) for n in (3, 11)]
+    )
+    assert len(ranges(database_url)) == 4
 
 
 def test_a_failing_transaction_commits_nothing(db: Pool, database_url: str) -> None:
@@ -323,7 +475,8 @@ def test_a_duplicate_found_mid_stream_falls_back_to_the_slow_path(
 ) -> None:
     """Rows streamed into COPY while they are produced: a stored event among the first of a
     large batch fails the COPY while rows are still coming; the rest is consumed and the
-    batch stored by the slow path, each event once."""
+    batch stored by the slow path, each event once, and its range covers the rows the slow
+    path inserted (drawn after those of the rolled-back COPY)."""
     backend = PostgresBackend(db, database_url)
     backend.add_site(SITE, 100_000)
     store = PostgresEventStore(db)
@@ -343,7 +496,8 @@ def test_a_duplicate_found_mid_stream_falls_back_to_the_slow_path(
     assert len(backend.stored()) == 20_000
     assert backend.allowance(SITE) == 100_000 - 20_000
     assert backend.outcomes()[SITE, DAY, "bot"] == 1
-    assert len(pending(database_url)) == 20_000
+    assert pending(database_url) == sorted((uid(n), False) for n in range(1, 20_001))
+    assert ranges(database_url) == [(SITE, False, DAY, DAY, 1), (SITE, False, DAY, DAY, 19_999)]
 
 
 def test_rows_of_both_tables_in_any_order_are_all_stored(db: Pool, database_url: str) -> None:

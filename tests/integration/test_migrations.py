@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import shutil
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
 from tests.support.db import fetch_all
 
 from adapters.postgres.migrations import PostgresMigrator, default_migrations_dir, discover
-from adapters.postgres.pool import open_pool
+from adapters.postgres.pool import open_pool, transaction
+from adapters.postgres.rollups import fold_pending, pending_rows
 from analytics_core.errors import MigrationError
 
 EVENT_COLUMNS = {
@@ -68,6 +70,15 @@ EXPECTED_COLUMNS = {
         "dt": ("date", "NO", None),
         "outcome": ("text", "NO", None),
         "count": ("bigint", "NO", "0"),
+    },
+    "stats_pending_ranges": {
+        "site_id": ("text", "NO", None),
+        "is_initial": ("boolean", "NO", None),
+        "after_id": ("bigint", "NO", None),
+        "last_id": ("bigint", "NO", None),
+        "first_dt": ("date", "NO", None),
+        "last_dt": ("date", "NO", None),
+        "row_count": ("bigint", "NO", None),
     },
 }
 
@@ -177,6 +188,81 @@ def test_indexes(migrated_url: str) -> None:
             ("site_id", "timestamp"): False,
             ("session_id", "timestamp"): False,
         }
+
+
+def test_pending_ranges_are_checked_and_the_id_sequences_cache_one_value(
+    migrated_url: str,
+) -> None:
+    """stats_pending_ranges refuses an empty or reversed range, no rows and reversed days, and
+    is indexed by site; the event id sequences hand out one value at a time (CACHE 1), which
+    the ranges rely on."""
+    import psycopg
+
+    assert index_columns(migrated_url, "stats_pending_ranges") == {("site_id",): False}
+    caches = fetch_all(
+        migrated_url,
+        "SELECT seqcache FROM pg_sequence WHERE seqrelid IN ("
+        "pg_get_serial_sequence('events', 'event_id')::regclass, "
+        "pg_get_serial_sequence('initial_events', 'event_id')::regclass)",
+    )
+    assert caches == [(1,), (1,)]
+    with psycopg.connect(migrated_url) as conn:
+        insert = (
+            "INSERT INTO stats_pending_ranges (site_id, is_initial, after_id, last_id, "
+            "first_dt, last_dt, row_count) VALUES ('s', false, %s, %s, %s, %s, %s)"
+        )
+        day, next_day = date(2026, 10, 1), date(2026, 10, 2)
+        conn.execute(insert, (1, 3, day, next_day, 2))
+        for values in (
+            (3, 3, day, day, 1),
+            (3, 2, day, day, 1),
+            (1, 3, day, day, 0),
+            (1, 3, next_day, day, 2),
+        ):
+            with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():
+                conn.execute(insert, values)
+
+
+def test_keys_pending_before_0007_are_folded_after_it(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """A database with rows pending as keys (written by the ingest code of 0006) keeps them
+    through 0007, and the next fold takes them into the read model."""
+    import psycopg
+
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for path in sorted(default_migrations_dir().glob("*.sql")):
+        if path.name < "0007":
+            shutil.copy(path, migrations / path.name)
+    pool = open_pool(empty_database_url)
+    try:
+        PostgresMigrator(pool, migrations).migrate()
+        with psycopg.connect(empty_database_url) as conn:
+            conn.execute(
+                "INSERT INTO sites (site_id, owner_sub, name, domains) "
+                "VALUES ('s', 'o', 'n', ARRAY['a.example'])"
+            )
+            conn.execute(
+                "INSERT INTO events (event_uid, site_id, session_id, timestamp, dt, event, "
+                "pathname) VALUES ('u1', 's', 'x', '2026-10-01 12:00Z', '2026-10-01', "
+                "'pageview', '/')"
+            )
+            conn.execute(
+                "INSERT INTO stats_pending (site_id, dt, event_uid, is_initial) "
+                "VALUES ('s', '2026-10-01', 'u1', false)"
+            )
+        report = PostgresMigrator(pool).migrate()
+        assert [v for v in report.applied if v.startswith("0007")] == ["0007_stats_pending_ranges"]
+        with transaction(pool) as conn:
+            assert pending_rows(conn) == 1
+            assert fold_pending(conn) == 1
+            assert pending_rows(conn) == 0
+    finally:
+        pool.close()
+    assert fetch_all(
+        empty_database_url, "SELECT events FROM stats_daily WHERE site_id = 's' AND dim = ''"
+    ) == [(1,)]
 
 
 def test_event_tables_are_range_partitioned_by_dt_with_a_default(migrated_url: str) -> None:

@@ -31,7 +31,7 @@ from tests.support.ingest import (
 )
 from tests.support.modules import lambda_module
 
-from adapters.postgres.events import PostgresEventStore
+from adapters.postgres.events import PendingRange, PostgresEventStore
 from adapters.postgres.pool import Pool
 from analytics_core.config import Env
 from analytics_core.errors import ConfigurationError
@@ -165,17 +165,18 @@ def test_connection_killed_mid_batch_commits_nothing_and_redelivery_stores_all(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The backend is terminated after the rows were inserted, before commit: non-200, nothing
-    committed (rows, allowance, counters); Firehose's redelivery then stores everything."""
+    committed (rows, allowance, counters, pending ranges); Firehose's redelivery then stores
+    everything."""
     add_site(database_url)
     real_hook = PostgresEventStore._mark_pending
     killed: list[int] = []
 
-    def kill_own_backend(conn: psycopg.Connection[Any], keys: Sequence[Any]) -> None:
+    def kill_own_backend(conn: psycopg.Connection[Any], ranges: Sequence[PendingRange]) -> None:
         pid = conn.info.backend_pid
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         killed.append(pid)
-        real_hook(conn, keys)
+        real_hook(conn, ranges)
 
     monkeypatch.setattr(PostgresEventStore, "_mark_pending", staticmethod(kill_own_backend))
     response = module.handler(firehose_event(batch(1, 2) + batch(3, kind="initial")), None)
@@ -185,12 +186,16 @@ def test_connection_killed_mid_batch_commits_nothing_and_redelivery_stores_all(
     assert stored(database_url) == []
     assert allowance(database_url) == 1000
     assert fetch_all(database_url, "SELECT count(*) FROM ingest_outcomes") == [(0,)]
+    assert fetch_all(database_url, "SELECT count(*) FROM stats_pending_ranges") == [(0,)]
 
     monkeypatch.setattr(PostgresEventStore, "_mark_pending", staticmethod(real_hook))
     again = module.handler(firehose_event(batch(1, 2) + batch(3, kind="initial")), None)
     assert again["statusCode"] == 200
     assert stored(database_url) == [uid(1), uid(2), uid(3)]
     assert allowance(database_url) == 997
+    assert fetch_all(
+        database_url, "SELECT is_initial, row_count FROM stats_pending_ranges ORDER BY 1"
+    ) == [(False, 2), (True, 1)]
 
 
 def test_cold_store_failure_is_retried_by_redelivery(

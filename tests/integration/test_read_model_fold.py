@@ -1,7 +1,9 @@
-"""The read model folded after ingest (sql/migrations/0006_stats_pending.sql), on a real
-PostgreSQL: rows stored by the real event store and folded at any points, by site or all at
-once, leave the read model exactly as a rebuild from the raw rows; folds racing ingest stay
-exact; queries fold their sites first; a rebuild takes the pending rows in."""
+"""The read model folded after ingest (sql/migrations/0006_stats_pending.sql and
+0007_stats_pending_ranges.sql), on a real PostgreSQL: rows stored by the real event store and
+folded at any points, by site or all at once, leave the read model exactly as a rebuild from
+the raw rows; folds racing ingest stay exact; a range takes no row of another site whose ids
+fell inside it; keys left by the previous version fold with the ranges; queries fold their
+sites first; a rebuild takes the pending rows in."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from tests.integration.test_read_model import (
     snapshot,
 )
 from tests.support.db import fetch_all
+from tests.support.hot_store import copy_rows
 
 from adapters.memory_stats import InMemoryStatsReader
 from adapters.postgres.events import PostgresEventStore
@@ -31,7 +34,7 @@ from adapters.postgres.pool import Pool, transaction
 from adapters.postgres.rollups import fold_pending, pending_rows, rebuild_rollups
 from adapters.postgres.stats import PostgresStatsReader
 from analytics_core.ingest import Outcome
-from analytics_core.rows import EventRow, InitialEventRow
+from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.stats import Dimension, Interval, StatsQuery
 
 QUERIES = (
@@ -64,6 +67,48 @@ def fold(pool: Pool, site_ids: Sequence[str] | None = None) -> int:
 def pending_count(pool: Pool) -> int:
     with transaction(pool) as conn:
         return pending_rows(conn)
+
+
+def pending_sites(url: str) -> list[str]:
+    """The sites with pending rows: keys (stats_pending) or ranges (stats_pending_ranges)."""
+    return [
+        site_id
+        for (site_id,) in fetch_all(
+            url,
+            "SELECT site_id FROM stats_pending UNION SELECT site_id FROM stats_pending_ranges "
+            "ORDER BY 1",
+        )
+    ]
+
+
+def of_site(
+    read_model: dict[str, list[tuple[Any, ...]]], site_id: str
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of one site in a read-model snapshot (site_id is every table's first column)."""
+    return {table: [r for r in rows if r[0] == site_id] for table, rows in read_model.items()}
+
+
+def store_as_previous_version(url: str, rows: Sequence[Row]) -> None:
+    """Insert rows as the ingest code of the previous version did: under the sites' locks,
+    one key per row in stats_pending."""
+    with psycopg.connect(url) as conn, conn.transaction():
+        conn.execute(
+            "SELECT 1 FROM sites WHERE site_id = ANY(%s) ORDER BY site_id FOR UPDATE",
+            (sorted({row.site_id for row in rows}),),
+        )
+        copy_rows(
+            conn,
+            [r for r in rows if not isinstance(r, InitialEventRow)],
+            [r for r in rows if isinstance(r, InitialEventRow)],
+            rebuild=False,
+        )
+        with conn.cursor().copy(
+            "COPY stats_pending (site_id, dt, event_uid, is_initial) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(
+                    (row.site_id, row.dt, row.event_uid, isinstance(row, InitialEventRow))
+                )
 
 
 def reference_of(batches: Sequence[Sequence[EventRow]]) -> InMemoryStatsReader:
@@ -101,6 +146,7 @@ def test_store_then_fold_equals_rebuild(
     last fold the read model equals a rebuild with nothing left pending."""
     clear(connection)
     connection.execute("DELETE FROM stats_pending")
+    connection.execute("DELETE FROM stats_pending_ranges")
     connection.commit()
     add_sites(database_url)
     store = PostgresEventStore(db)
@@ -178,7 +224,7 @@ def test_a_query_folds_its_sites_only(db: Pool, database_url: str) -> None:
     result = PostgresStatsReader(db).read(StatsQuery(SITES[:1], DAY0, DAY0))
     assert result.totals.events == 3
     assert result == reference_of([rows[0::2]]).read(StatsQuery(SITES[:1], DAY0, DAY0))
-    assert fetch_all(database_url, "SELECT DISTINCT site_id FROM stats_pending") == [(SITES[1],)]
+    assert pending_sites(database_url) == [SITES[1]]
 
 
 def test_rebuild_takes_pending_rows_in(db: Pool, database_url: str) -> None:
@@ -194,7 +240,7 @@ def test_rebuild_takes_pending_rows_in(db: Pool, database_url: str) -> None:
     PostgresEventStore(db).store(rows, [])
     with transaction(db) as conn:
         rebuild_rollups(conn, SITES[:1])
-    assert fetch_all(database_url, "SELECT DISTINCT site_id FROM stats_pending") == [(SITES[1],)]
+    assert pending_sites(database_url) == [SITES[1]]
     before = snapshot(database_url)
     assert fold(db, SITES[:1]) == 0
     assert snapshot(database_url) == before
@@ -232,4 +278,118 @@ def test_ingest_code_from_before_the_fold_records_pending_rows(db: Pool, databas
     assert all(not rows for rows in snapshot(database_url).values())
     assert pending_count(db) == 2
     assert fold(db) == 2
+    assert snapshot(database_url) == rebuilt(database_url)
+
+
+def test_a_range_takes_no_row_of_another_site(db: Pool, database_url: str) -> None:
+    """A batch of another site committed while a batch holds its site's locks draws ids
+    inside that batch's ranges: a fold of the first site takes its own rows only (the other
+    site's stay pending and out of the read model), and once both are folded the read model
+    equals a rebuild, with nothing folded twice."""
+    add_sites(database_url)
+    moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    day = moment.date()
+
+    def row(n: int, site_id: str, *, initial: bool = False) -> Row:
+        kind = InitialEventRow if initial else EventRow
+        at = moment + timedelta(minutes=n)
+        return kind(f"01JDQ7ZK3M{n:016d}", site_id, "s", at, day, "pageview", f"/{n}", None)
+
+    mine = [row(1, SITES[0]), row(2, SITES[0]), row(3, SITES[0], initial=True)]
+    other = [row(10, SITES[1]), row(11, SITES[1], initial=True)]
+
+    def mine_with_the_other_batch_meanwhile() -> Iterator[Row]:
+        yield from mine[:2]  # in the plain events' COPY of the transaction holding SITES[0]
+        assert PostgresEventStore(db).store(other, []) == [Outcome.ACCEPTED] * 2  # committed
+        yield mine[2]
+
+    outcomes = PostgresEventStore(db).store(
+        mine_with_the_other_batch_meanwhile(), [], expected={SITES[0]: 3}
+    )
+    assert outcomes == [Outcome.ACCEPTED] * 3
+    ranges = fetch_all(
+        database_url, "SELECT site_id, is_initial, after_id, last_id FROM stats_pending_ranges"
+    )
+    for is_initial, table in ((False, "events"), (True, "initial_events")):
+        ((other_id,),) = fetch_all(
+            database_url, f"SELECT event_id FROM {table} WHERE site_id = %s", (SITES[1],)
+        )
+        ((after_id, last_id),) = [
+            (a, b) for s, i, a, b in ranges if (s, i) == (SITES[0], is_initial)
+        ]
+        assert after_id < other_id < last_id  # the other site's row is inside the range
+    assert fold(db, SITES[:1]) == 3
+    assert pending_sites(database_url) == [SITES[1]]
+    assert pending_count(db) == 2
+    folded_mine = snapshot(database_url)
+    assert any(of_site(folded_mine, SITES[0]).values())
+    assert not any(of_site(folded_mine, SITES[1]).values())
+    assert fold(db) == 2
+    assert snapshot(database_url) == rebuilt(database_url)
+    assert of_site(folded_mine, SITES[0]) == of_site(rebuilt(database_url), SITES[0])
+
+
+def test_keys_of_the_previous_version_fold_with_the_ranges(db: Pool, database_url: str) -> None:
+    """Rows recorded by the previous version (one key per row in stats_pending) and rows of
+    the same sessions recorded as ranges are counted as pending and folded together, by site
+    and then all at once, each once."""
+    add_sites(database_url)
+    moment = datetime(2026, 10, 1, 23, 30, tzinfo=UTC)
+
+    def row(n: int, site_id: str, *, initial: bool = False) -> Row:
+        kind = InitialEventRow if initial else EventRow
+        at = moment + timedelta(minutes=20 * n)  # across midnight
+        return kind(
+            f"01JDQ7ZK3M{n:016d}", site_id, "s", at, at.date(), "pageview", f"/{n % 2}", None
+        )
+
+    old = [row(1, SITES[0], initial=True), row(2, SITES[0]), row(3, SITES[1])]
+    new = [row(4, SITES[0]), row(5, SITES[1], initial=True), row(6, SITES[1])]
+    store_as_previous_version(database_url, old)
+    PostgresEventStore(db).store(new, [])
+    store_as_previous_version(database_url, [row(7, SITES[0])])
+    assert pending_count(db) == 7
+    assert fold(db, SITES[:1]) == 4
+    assert pending_sites(database_url) == [SITES[1]]
+    assert fold(db) == 3
+    assert pending_count(db) == 0
+    assert fetch_all(database_url, "SELECT count(*) FROM stats_pending") == [(0,)]
+    assert fetch_all(database_url, "SELECT count(*) FROM stats_pending_ranges") == [(0,)]
+    assert snapshot(database_url) == rebuilt(database_url)
+
+
+def test_rebuild_drops_the_keys_and_ranges_of_its_sites(db: Pool, database_url: str) -> None:
+    """A rebuild of some sites deletes their pending keys and ranges and leaves the other
+    sites'; a rebuild of every site empties both tables."""
+    add_sites(database_url)
+    moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    rows = [
+        EventRow(f"01JDQ7ZK3M{n:016d}", SITES[n % 2], "s", moment, moment.date(), "pageview",
+                 "/", None)
+        for n in range(8)
+    ]  # fmt: skip
+    store_as_previous_version(database_url, rows[:4])
+    PostgresEventStore(db).store(rows[4:], [])
+
+    def pending_of_each_table() -> list[list[tuple[Any, ...]]]:
+        return [
+            fetch_all(database_url, f"SELECT DISTINCT site_id FROM {table} ORDER BY 1")
+            for table in ("stats_pending", "stats_pending_ranges")
+        ]
+
+    assert pending_of_each_table() == [sorted((s,) for s in SITES)] * 2
+    with transaction(db) as conn:
+        rebuild_rollups(conn, SITES[1:])
+    assert pending_of_each_table() == [[(SITES[0],)]] * 2
+    assert fold(db, SITES[1:]) == 0
+    assert fold(db, SITES[:1]) == 4
+    assert snapshot(database_url) == rebuilt(database_url)
+    store_as_previous_version(
+        database_url, [rows[0]._replace(event_uid="01JDQ7ZK3M0000000000000100")]
+    )
+    PostgresEventStore(db).store([rows[1]._replace(event_uid="01JDQ7ZK3M0000000000000101")], [])
+    with transaction(db) as conn:
+        rebuild_rollups(conn)
+    assert pending_of_each_table() == [[], []]
+    assert fold(db) == 0
     assert snapshot(database_url) == rebuilt(database_url)

@@ -4,9 +4,12 @@ Within the transaction, in this order:
 
 1. The batch's sites are locked (`SELECT ... FOR UPDATE`, in site id order so that two
    batches never wait for each other in a cycle). Every batch for a site therefore runs after
-   the previous one committed and sees its rows and its allowance charge.
-2. The fast path, when every site has allowance for all its rows: the rows are copied (COPY,
-   the fastest way in) straight into `events` and `initial_events`, under a savepoint, as
+   the previous one committed and sees its rows and its allowance charge. Then one value of
+   each event table's `event_id` sequence is drawn: every row the batch inserts gets a larger
+   id, and a smaller one than the rows of the next batch of any of its sites (which draws
+   only once it holds the lock).
+2. The fast path, when every site has allowance for all its rows: the rows are copied (binary
+   COPY, the fastest way in) straight into `events` and `initial_events`, under a savepoint, as
    they come: given `expected`, the caller's rows may still be being built, and the database
    works on the first ones meanwhile. An event stored by an earlier delivery (or given
    twice) makes the COPY fail on the unique key (event_uid, dt); the savepoint is then rolled
@@ -19,9 +22,12 @@ Within the transaction, in this order:
    allowance; the rest is inserted with a plain `INSERT ... SELECT` (under a savepoint, again
    retried once without the duplicates found).
 4. The sites' allowances are charged with what was inserted, the outcome counters updated,
-   and the inserted rows' keys written to `stats_pending`, from which the read model is folded
-   later (`adapters.postgres.rollups.fold_pending`, sql/migrations/0006_stats_pending.sql).
-   Commit, or on any error roll everything back.
+   and one row per site and table that got rows written to `stats_pending_ranges`: the ids
+   drawn since step 1 (after the value drawn there, up to the sequence's `currval`), the first
+   and last day and the number of the rows. The read model is folded from those ranges later
+   (`adapters.postgres.rollups.fold_pending`, sql/migrations/0007_stats_pending_ranges.sql,
+   which explains why they hold exactly the batch's rows of the site). Commit, or on any error
+   roll everything back.
 
 The temporary tables are dropped at commit, so a pooled connection keeps no state and a
 migration that changes the event tables is picked up by the next batch.
@@ -33,10 +39,11 @@ import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from adapters.json_text import properties_json
 from adapters.postgres.pool import Pool, transaction
@@ -54,17 +61,22 @@ NEW_INITIAL_EVENTS = "ingest_new_initial_events"
 class _Table:
     """One event table and its temporary twin, with the statements the store runs on them."""
 
-    def __init__(self, table: str, temporary: str, columns: tuple[str, ...]) -> None:
+    def __init__(
+        self, table: str, temporary: str, columns: tuple[str, ...], types: tuple[str, ...]
+    ) -> None:
         self.table = table
         self.columns = columns
+        self.types = types  # of the columns, for binary COPY
         names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         all_names = sql.SQL(", ").join(sql.Identifier(c) for c in ("event_id", *columns))
         target, temp = sql.Identifier(table), sql.Identifier(temporary)
         self.create = sql.SQL(
             "CREATE TEMPORARY TABLE {temp} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
         ).format(temp=temp, target=target)
-        self.copy = sql.SQL("COPY {temp} ({names}) FROM STDIN").format(temp=temp, names=names)
-        self.copy_direct = sql.SQL("COPY {target} ({names}) FROM STDIN").format(
+        self.copy = sql.SQL("COPY {temp} ({names}) FROM STDIN (FORMAT BINARY)").format(
+            temp=temp, names=names
+        )
+        self.copy_direct = sql.SQL("COPY {target} ({names}) FROM STDIN (FORMAT BINARY)").format(
             target=target, names=names
         )
         self.remove_stored = sql.SQL(
@@ -76,18 +88,45 @@ class _Table:
         self.insert = sql.SQL("INSERT INTO {target} ({cols}) SELECT {cols} FROM {temp}").format(
             target=target, cols=all_names, temp=temp
         )
+        # The sequence of `event_id` (which the temporary twin's default draws from too).
+        self.sequence = sql.SQL("pg_get_serial_sequence({}, 'event_id')").format(sql.Literal(table))
 
 
-_EVENTS = _Table("events", NEW_EVENTS, EVENT_COLUMNS)
-_INITIAL_EVENTS = _Table("initial_events", NEW_INITIAL_EVENTS, INITIAL_EVENT_COLUMNS)
+# The types of the COPY columns (EVENT_COLUMNS, INITIAL_EVENT_COLUMNS), as the migrations
+# create them: binary COPY sends each value in its column's own binary form (a test compares
+# them with the schema).
+EVENT_COPY_TYPES = ("text", "text", "text", "timestamptz", "date", "text", "text", "jsonb")
+INITIAL_EVENT_COPY_TYPES = (
+    *EVENT_COPY_TYPES,
+    *("text", "text"),  # referer, referer_domain
+    *("varchar",) * 11,  # utm_*, device, os, browser, country, region, city
+    *("int2", "int2"),  # screen_width, screen_height
+)
+_EVENTS = _Table("events", NEW_EVENTS, EVENT_COLUMNS, EVENT_COPY_TYPES)
+_INITIAL_EVENTS = _Table(
+    "initial_events", NEW_INITIAL_EVENTS, INITIAL_EVENT_COLUMNS, INITIAL_EVENT_COPY_TYPES
+)
 
 _CREATE_NEW = sql.SQL("; ").join([_EVENTS.create, _INITIAL_EVENTS.create])
 _INSERT_NEW = sql.SQL("; ").join([_EVENTS.insert, _INITIAL_EVENTS.insert])
-_COPY_PENDING = "COPY stats_pending (site_id, dt, event_uid, is_initial) FROM STDIN"
 _LOCK_SITES = (
     "SELECT site_id, request_allowance FROM sites WHERE site_id = ANY(%s) "
     "ORDER BY site_id FOR UPDATE"
 )
+# Run right after _LOCK_SITES: every id the transaction draws from now on is larger.
+_DRAW_IDS = sql.SQL("SELECT nextval({events}), nextval({initial})").format(
+    events=_EVENTS.sequence, initial=_INITIAL_EVENTS.sequence
+)
+# last_id is the last value this session drew, i.e. the id of the transaction's last row.
+_MARK_PENDING = sql.SQL("""
+INSERT INTO stats_pending_ranges
+    (site_id, is_initial, after_id, last_id, first_dt, last_dt, row_count)
+SELECT r.site_id, r.is_initial, r.after_id,
+       CASE WHEN r.is_initial THEN currval({initial}) ELSE currval({events}) END,
+       r.first_dt, r.last_dt, r.row_count
+FROM unnest(%s::text[], %s::boolean[], %s::bigint[], %s::date[], %s::date[], %s::bigint[])
+    AS r(site_id, is_initial, after_id, first_dt, last_dt, row_count)
+""").format(events=_EVENTS.sequence, initial=_INITIAL_EVENTS.sequence)
 _CHARGE = """
 UPDATE sites AS s SET request_allowance = s.request_allowance - c.n
 FROM unnest(%s::text[], %s::bigint[]) AS c(site_id, n)
@@ -105,13 +144,18 @@ ON CONFLICT (site_id, dt, outcome) DO UPDATE SET count = ingest_outcomes.count +
 _PROPERTIES = EVENT_COLUMNS.index("properties")
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 def copy_values(row: Row) -> tuple[Any, ...]:
     """The row's values in its table's COPY columns: the row itself (its fields are the
-    columns, in order), with `properties` as JSON text."""
+    columns, in order), with `properties` as JSON text, marked as jsonb."""
     properties = row.properties
     if properties is None:
         return row
-    return (*row[:_PROPERTIES], properties_json(properties), *row[_PROPERTIES + 1 :])
+    text = Jsonb(properties_json(properties), dumps=_as_is)
+    return (*row[:_PROPERTIES], text, *row[_PROPERTIES + 1 :])
 
 
 def _table(row: Row) -> _Table:
@@ -137,6 +181,7 @@ def _copy_runs(
             continue
         table = _table(row)
         with conn.cursor().copy(table.copy if temporary else table.copy_direct) as copy:
+            copy.set_types(table.types)
             write = copy.write_row
             while row is not None and type(row) is kind:
                 write(row if row.properties is None else copy_values(row))
@@ -147,6 +192,7 @@ def _copy_runs(
         if left:
             table = _table(left[0])
             with conn.cursor().copy(table.copy if temporary else table.copy_direct) as copy:
+                copy.set_types(table.types)
                 for row_left in left:
                     copy.write_row(copy_values(row_left))
 
@@ -182,6 +228,8 @@ class PostgresEventStore:
             allowances: dict[str, int] = dict(
                 conn.execute(_LOCK_SITES, (sorted(expected),)).fetchall()
             )
+            drawn = conn.execute(_DRAW_IDS).fetchone()
+            assert drawn is not None  # noqa: S101  # a SELECT without FROM yields its row
             pending = iter(rows)
             fits = all(allowances.get(site, -1) >= n for site, n in expected.items())
             if fits and self._copy_streaming(conn, pending, taken, allowances):
@@ -195,7 +243,7 @@ class PostgresEventStore:
                     self._insert(conn, taken, candidates, allowances, outcomes)
                 written = _Written.of(taken, outcomes)
             self._count(conn, written, rejected, allowances)
-            self._mark_pending(conn, written.pending)
+            self._mark_pending(conn, written.pending(after_ids=drawn))
         return outcomes
 
     @staticmethod
@@ -275,15 +323,11 @@ class PostgresEventStore:
                 outcomes[index] = Outcome.ACCEPTED
 
     @staticmethod
-    def _mark_pending(
-        conn: psycopg.Connection[Any], keys: Sequence[tuple[str, date, str, bool]]
-    ) -> None:
-        """Record the inserted rows' keys for the read model's next fold."""
-        if not keys:
+    def _mark_pending(conn: psycopg.Connection[Any], ranges: Sequence[PendingRange]) -> None:
+        """Record the inserted rows' ranges for the read model's next fold."""
+        if not ranges:
             return
-        with conn.cursor().copy(_COPY_PENDING) as copy:
-            for key in keys:
-                copy.write_row(key)
+        conn.execute(_MARK_PENDING, [list(column) for column in zip(*ranges, strict=True)])
 
     @staticmethod
     def _remove_stored(conn: psycopg.Connection[Any], site_ids: list[str]) -> set[str]:
@@ -334,39 +378,73 @@ class PostgresEventStore:
 _SITE_AND_DAY = operator.itemgetter(EVENT_COLUMNS.index("site_id"), EVENT_COLUMNS.index("dt"))
 
 
+class PendingRange(NamedTuple):
+    """The rows a transaction inserted into one event table for one site, as recorded in
+    `stats_pending_ranges` (its `last_id` is the sequence's `currval` at the end)."""
+
+    site_id: str
+    is_initial: bool
+    after_id: int
+    first_dt: date
+    last_dt: date
+    row_count: int
+
+
 class _Written:
     """What a batch's transaction wrote: rows per site, day and outcome (for the allowance
-    charges and `ingest_outcomes`), and the keys of the inserted rows (for `stats_pending`)."""
+    charges and `ingest_outcomes`), and the inserted rows per site and day of each table, plain
+    events then initial events (for their ranges in `stats_pending_ranges`)."""
 
     def __init__(
         self,
         tallies: Counter[tuple[str, date, Outcome]],
-        pending: list[tuple[str, date, str, bool]],
+        inserted: tuple[Counter[tuple[str, date]], Counter[tuple[str, date]]],
     ) -> None:
         self.tallies = tallies
-        self.pending = pending
+        self.inserted = inserted
 
     @classmethod
     def all_accepted(cls, rows: Sequence[Row]) -> _Written:
         """The count of rows that were all inserted (the fast path), in bulk."""
-        accepted = Outcome.ACCEPTED
-        per_day = Counter(map(_SITE_AND_DAY, rows))
-        return cls(
-            Counter({(site, day, accepted): n for (site, day), n in per_day.items()}),
-            [(r.site_id, r.dt, r.event_uid, type(r) is InitialEventRow) for r in rows],
-        )
+        kinds = list(map(type, rows))
+        initial_count = kinds.count(InitialEventRow)
+        split = len(rows) - initial_count
+        if initial_count == 0 or kinds.index(InitialEventRow) == split:
+            plain, initial = rows[:split], rows[split:]  # as the core yields them
+        else:
+            plain = [row for row in rows if type(row) is not InitialEventRow]
+            initial = [row for row in rows if type(row) is InitialEventRow]
+        inserted = (Counter(map(_SITE_AND_DAY, plain)), Counter(map(_SITE_AND_DAY, initial)))
+        tallies: Counter[tuple[str, date, Outcome]] = Counter()
+        for per_day in inserted:
+            for (site, day), n in per_day.items():
+                tallies[site, day, Outcome.ACCEPTED] += n
+        return cls(tallies, inserted)
 
     @classmethod
     def of(cls, rows: Sequence[Row], outcomes: Sequence[Outcome]) -> _Written:
         """The count of rows whose outcomes are all decided (a row whose site is gone counts
         nowhere)."""
-        written = cls(Counter(), [])
+        written = cls(Counter(), (Counter(), Counter()))
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome is Outcome.UNKNOWN_SITE:
                 continue
             written.tallies[row.site_id, row.dt, outcome] += 1
             if outcome is Outcome.ACCEPTED:
-                written.pending.append(
-                    (row.site_id, row.dt, row.event_uid, type(row) is InitialEventRow)
-                )
+                written.inserted[type(row) is InitialEventRow][row.site_id, row.dt] += 1
         return written
+
+    def pending(self, *, after_ids: Sequence[int]) -> list[PendingRange]:
+        """One range per site and table that got rows; `after_ids` are the values drawn from
+        the plain and initial events' sequences after the sites were locked."""
+        ranges: list[PendingRange] = []
+        for is_initial, per_day in enumerate(self.inserted):
+            spans: dict[str, tuple[date, date, int]] = {}  # site: first day, last day, rows
+            for (site, day), n in per_day.items():
+                first, last, count = spans.get(site, (day, day, 0))
+                spans[site] = (min(first, day), max(last, day), count + n)
+            ranges.extend(
+                PendingRange(site, bool(is_initial), after_ids[is_initial], first, last, n)
+                for site, (first, last, n) in sorted(spans.items())
+            )
+        return ranges

@@ -1,13 +1,16 @@
 """The hot store's read model, folded from the rows the ingest transactions recorded.
 
-The event store (adapters/postgres/events.py) writes the keys of the rows it inserted to
-`stats_pending`, in the transaction that inserts them. `fold_pending` moves pending rows into
-the read model (sql/migrations/0006_stats_pending.sql): it runs on a schedule and before every
-hot-store query of the queried sites, so answers count every committed event. Underneath it is
-`apply_rollups`, whose contract is: within one transaction, the temporary tables
-`ingest_new_events` and `ingest_new_initial_events` (the columns of `events` and
-`initial_events`) hold exactly the rows to fold, and nobody can add rows for their sites until
-the transaction commits. The transaction must be READ COMMITTED (the default).
+The event store (adapters/postgres/events.py) records the rows it inserted, in the
+transaction that inserts them, as one range of event ids per site and table in
+`stats_pending_ranges` (the ingest code of the previous version, still running during a
+deploy, writes one key per row to `stats_pending`; both are folded). `fold_pending` moves
+pending rows into the read model (sql/migrations/0007_stats_pending_ranges.sql, after
+0006_stats_pending.sql): it runs on a schedule and before every hot-store query of the queried
+sites, so answers count every committed event. Underneath it is `apply_rollups`, whose
+contract is: within one transaction, the temporary tables `ingest_new_events` and
+`ingest_new_initial_events` (the columns of `events` and `initial_events`) hold exactly the
+rows to fold, and nobody can add rows for their sites until the transaction commits. The
+transaction must be READ COMMITTED (the default).
 
 The read model (sql/migrations/0002_stats_read_model.sql) is three rollup tables partitioned
 by day like the event tables: `stats_daily` (per site, day, dimension and value), `stats_hourly`
@@ -47,8 +50,11 @@ def fold_pending(conn: psycopg.Connection[Any], site_ids: Sequence[str] | None =
 
 
 def pending_rows(conn: psycopg.Connection[Any]) -> int:
-    """How many inserted rows wait for a fold."""
-    row = conn.execute("SELECT count(*) FROM stats_pending").fetchone()
+    """How many inserted rows wait for a fold: the keys plus the rows the ranges count."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM stats_pending)"
+        " + (SELECT coalesce(sum(row_count), 0) FROM stats_pending_ranges)"
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
