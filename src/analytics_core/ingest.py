@@ -127,8 +127,7 @@ class _RowBuilder:
         self._hashers: dict[date, Callable[[str, str], str]] = {}
 
     def _session_id(self, config: SiteConfig, payload: Payload, day: date) -> str:
-        if config.compliance_level is not ComplianceLevel.REQUIRED:
-            return payload.session_id[:SESSION_ID]
+        """The level-0 session id: the HMAC with the day's salt."""
         hasher = self._hashers.get(day)
         if hasher is None:
             hasher = self._hashers[day] = session_hasher(self._ports.salts.salt_for(day))
@@ -144,7 +143,10 @@ class _RowBuilder:
     ) -> Row:
         level = config.compliance_level
         day = timestamp.date()
-        session_id = self._session_id(config, payload, day)
+        if level is ComplianceLevel.REQUIRED:
+            session_id = self._session_id(config, payload, day)
+        else:
+            session_id = payload.session_id[:SESSION_ID]
         event = payload.event[:EVENT_NAME]
         pathname = filter_pathname(level, payload.pathname)[:PATHNAME]
         properties = payload.properties
@@ -249,25 +251,36 @@ class _Batch:
         writes each table with its own COPY, one after the other, so it can write both while
         the rows are being built. This order keeps the database busy all along: the first
         pass checks every record (the most Python work) while the events (the most rows) are
-        written; the initial events (the most enrichment) are built while they are."""
-        builder = self._builder
+        written; the initial events (the most enrichment) are built while they are.
+
+        Each table's rows are prepared for the cold forward once the last of them has been
+        handed over: the store is then waiting for the database to take in the rows it sent
+        (it must before it can start the next COPY, or commit), and this work, which the
+        cold forward would otherwise do after the transaction, fills that wait."""
+        build = self._builder.build
+        keep_row, keep_record = self.rows.append, self.row_records.append
         later: list[tuple[int, Envelope, SiteConfig, Payload, UserAgentInfo, datetime]] = []
         for checked in self._checked():
             index, envelope, config, payload, agent, timestamp = checked
             if payload.kind is not EventKind.EVENT:
                 later.append(checked)
                 continue
-            yield self._row(index, builder.build(envelope, config, payload, agent, timestamp))
+            row = build(envelope, config, payload, agent, timestamp)
+            keep_row(row)
+            keep_record(index)
+            yield row
+        self._prepare_rows()
         for index, envelope, config, payload, agent, timestamp in later:
-            yield self._row(index, builder.build(envelope, config, payload, agent, timestamp))
+            row = build(envelope, config, payload, agent, timestamp)
+            keep_row(row)
+            keep_record(index)
+            yield row
+        self._prepare_rows()
 
-    def _row(self, index: int, row: Row) -> Row:
-        self.rows.append(row)
-        self.row_records.append(index)
-        # Prepared now, while the store writes the rows before it: most rows are stored, and
-        # the cold forward after the transaction then has little left to do.
-        self.prepared.append(self._prepare(row))
-        return row
+    def _prepare_rows(self) -> None:
+        """Prepare the rows built since the last call for the cold forward."""
+        prepared = self.prepared
+        prepared.extend(map(self._prepare, self.rows[len(prepared) :]))
 
     def _checked(
         self,
@@ -275,6 +288,7 @@ class _Batch:
         """The records that pass every check, with what building their row needs; the
         outcomes and tallies of the others."""
         tallies, configs, site_ids = self.tallies, self.configs, self.site_ids
+        seen, origins, user_agents = self._seen, self._origins, self.ports.user_agents
         for index, record in enumerate(self.records):
             if record is None or record.site_id not in site_ids:
                 continue  # malformed, and no site to count it against
@@ -288,7 +302,7 @@ class _Batch:
                     tallies[config.site_id, envelope.received_at.date(), Outcome.MALFORMED] += 1
                 continue
             timestamp = event_time(payload.timestamp_ms, envelope.received_at)
-            outcome = _precheck(envelope, config, self._seen, self.ports.user_agents, self._origins)
+            outcome = _precheck(envelope, config, seen, user_agents, origins)
             if isinstance(outcome, Outcome):
                 self.outcomes[index] = outcome
                 if config is not None:

@@ -180,13 +180,20 @@ def _geo(value: Any) -> Geo | None:
 def _structure(data: dict[str, Any], ctx: dict[str, Any]) -> Envelope:
     """The envelope of a record decoded to `data`, whose `ctx` is an object. Raises (some
     exception) when a field is missing or of the wrong shape; unknown keys are ignored.
-    Values are passed positionally (cheaper for attrs); `v` can only be 1, its default."""
+    Values are passed positionally (cheaper); `v` can only be 1, its default."""
     if "v" in data:
         _version(data["v"])
     uid, site_id, payload = data["uid"], data["site_id"], data["payload"]
     if not isinstance(uid, str) or not isinstance(site_id, str) or not isinstance(payload, dict):
         raise _ShapeError("uid and site_id must be strings, payload an object")
-    received_at = _received_at(data["received_at"])
+    received = data["received_at"]
+    if type(received) is str:  # the common case of _received_at, without the calls
+        moment = datetime.fromisoformat(received)
+        if moment.tzinfo is None:
+            raise _ShapeError("must carry a time zone")
+        received_at = moment.astimezone(UTC)
+    else:
+        received_at = _received_at(received)
     get = ctx.get
     ip, user_agent, origin, referer = get("ip"), get("user_agent"), get("origin"), get("referer")
     if not (
@@ -196,7 +203,9 @@ def _structure(data: dict[str, Any], ctx: dict[str, Any]) -> Envelope:
         and (referer is None or isinstance(referer, str))
     ):
         raise _ShapeError("ctx fields must be strings or null")
-    geo = _geo(ctx["geo"]) if "geo" in ctx else None
+    geo = get("geo")
+    if geo is not None:
+        geo = _geo(geo)
     return Envelope(
         uid, site_id, received_at, payload, RequestContext(ip, user_agent, origin, referer, geo)
     )

@@ -145,11 +145,15 @@ def _initial_event_object(row: InitialEventRow) -> dict[str, Any]:
     }
 
 
+_OBJECTS: dict[type[Row], Callable[[Any], dict[str, Any]]] = {
+    EventRow: _event_object,
+    InitialEventRow: _initial_event_object,
+}
+
+
 def cold_row(row: Row) -> dict[str, Any]:
     """A row as the cold store's JSON object (see the module docstring)."""
-    if type(row) is InitialEventRow:
-        return _initial_event_object(row)
-    return _event_object(row)  # type: ignore[arg-type]  # an EventRow
+    return _OBJECTS[type(row)](row)
 
 
 def encode_cold_row(row: Row) -> bytes:
@@ -157,7 +161,7 @@ def encode_cold_row(row: Row) -> bytes:
     bytes json would for a cold row, whose values are texts, small integers and null (the
     properties are already text); json still encodes what orjson refuses (a lone surrogate,
     which then fails as it always did)."""
-    data = cold_row(row)
+    data = _OBJECTS[type(row)](row)  # cold_row(row), one call less per row
     try:
         encoded = orjson.dumps(data)
     except orjson.JSONEncodeError:
@@ -229,9 +233,8 @@ class FirehoseColdForwarder:
             initial_events_stream=settings.require(Env.INITIAL_EVENTS_STREAM_NAME),
         )
 
-    def prepare(self, row: Row) -> bytes:
-        """The row as its Firehose record (`encode_cold_row`)."""
-        return encode_cold_row(row)
+    # The row as its Firehose record: `encode_cold_row` itself, one call less per row.
+    prepare = staticmethod(encode_cold_row)
 
     def forward(self, events: Sequence[bytes], initial_events: Sequence[bytes]) -> None:
         """Deliver every record (prepared rows), or raise `ColdForwardError` saying how many
