@@ -49,21 +49,24 @@ SESSION_COLUMNS = (
 INITIAL_EVENT_COLUMNS = EVENT_COLUMNS + SESSION_COLUMNS
 
 
+_MINUTES: dict[tuple[int, int, int, int, int], str] = {}  # "2026-11-25T11:39:" by minute
+_MAX_MINUTES = 4096
+
+
 def iso_millis(moment: datetime) -> str:
     """A moment as the wire formats write it: ISO-8601 in UTC with milliseconds and a `Z`
     (`2026-11-25T11:39:34.123Z`): the cold rows' `timestamp`, the APIs' times."""
     utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)  # rows' times are UTC
-    # What isoformat(timespec="milliseconds") writes, with "Z" for "+00:00", in a third less
-    # time (the cold forward formats one per row).
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031  # the fastest way
-        utc.year,
-        utc.month,
-        utc.day,
-        utc.hour,
-        utc.minute,
-        utc.second,
-        utc.microsecond // 1000,
-    )
+    # What isoformat(timespec="milliseconds") writes, with "Z" for "+00:00", in half the time
+    # (the cold forward formats one per row): a batch's times fall in a few minutes, whose
+    # text is kept.
+    minute = (utc.year, utc.month, utc.day, utc.hour, utc.minute)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        if len(_MINUTES) >= _MAX_MINUTES:
+            _MINUTES.clear()
+        prefix = _MINUTES[minute] = "%04d-%02d-%02dT%02d:%02d:" % minute  # noqa: UP031
+    return "%s%02d.%03dZ" % (prefix, utc.second, utc.microsecond // 1000)  # noqa: UP031
 
 
 class EventRow(NamedTuple):
