@@ -254,9 +254,8 @@ class _Batch:
         written; the initial events (the most enrichment) are built while they are.
 
         Each table's rows are prepared for the cold forward once the last of them has been
-        handed over: the store is then waiting for the database to take in the rows it sent
-        (it must before it can start the next COPY, or commit), and this work, which the
-        cold forward would otherwise do after the transaction, fills that wait."""
+        handed over, while the database may still be taking in the rows sent before; the
+        cold forward after the transaction then only sends."""
         build = self._builder.build
         keep_row, keep_record = self.rows.append, self.row_records.append
         later: list[tuple[int, Envelope, SiteConfig, Payload, UserAgentInfo, datetime]] = []
