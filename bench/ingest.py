@@ -466,7 +466,7 @@ def child_handler(url: str, batches: int, *, profile: bool) -> None:
         stats.sort_stats("cumulative").print_stats(
             r"firehose_endpoint.py:\d+\(decode_body|pipeline.py:\d+\(ingest_records|"
             r"envelopes.py:\d+\((read_record|envelope)|ingest.py:\d+\((process_batch|build|_precheck)|"
-            r"events.py:\d+\(store|events.py:\d+\(_insert_all|firehose.py:\d+\(forward|"
+            r"events.py:\d+\(store|events.py:\d+\(_insert_all|firehose.py:\d+\((forward|encode_cold_row)|"
             r"useragents.py:\d+\(_classify|site_configs.py:\d+\(load|salts.py:\d+\(salt_for|"
             r"events.py:\d+\(_copy|events.py:\d+\(_mark_pending|events.py:\d+\(_count"
         )
