@@ -222,6 +222,16 @@ def test_rows_of_a_vanished_site_are_unknown(backend: Backend) -> None:
     assert all(site == SITE for site, _, _ in backend.outcomes())
 
 
+def assert_stored_as_given(database_url: str, row: InitialEventRow, plain: EventRow) -> None:
+    """The one initial event and the one event stored hold exactly the rows' values."""
+    names = ", ".join(f'"{name}"' for name in INITIAL_EVENT_COLUMNS)
+    (stored,) = fetch_all(database_url, f"SELECT {names} FROM initial_events")
+    assert dict(zip(INITIAL_EVENT_COLUMNS, stored, strict=True)) == row._asdict()
+    names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
+    (stored,) = fetch_all(database_url, f"SELECT {names} FROM events")
+    assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == plain._asdict()
+
+
 def test_every_column_round_trips(db: Pool, database_url: str) -> None:
     """What PostgreSQL stores equals the row values (JSON properties, times, session columns)."""
     PostgresBackend(db, database_url).add_site(SITE, 10)
@@ -245,12 +255,7 @@ def test_every_column_round_trips(db: Pool, database_url: str) -> None:
     )
     plain = event(2, properties={"plan": "pro", "n": 3, "ok": True, "nothing": None})
     PostgresEventStore(db).store([row, plain], [])
-    names = ", ".join(f'"{name}"' for name in INITIAL_EVENT_COLUMNS)
-    (stored,) = fetch_all(database_url, f"SELECT {names} FROM initial_events")
-    assert dict(zip(INITIAL_EVENT_COLUMNS, stored, strict=True)) == row._asdict()
-    names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
-    (stored,) = fetch_all(database_url, f"SELECT {names} FROM events")
-    assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == plain._asdict()
+    assert_stored_as_given(database_url, row, plain)
 
 
 @pytest.mark.parametrize(
@@ -285,12 +290,7 @@ def test_text_that_is_hostile_to_copy_round_trips(db: Pool, database_url: str) -
     plain = event(2, properties={nasty: nasty, "n": -(2**53)})
     plain = plain._replace(session_id=nasty, event=nasty, pathname=nasty)
     PostgresEventStore(db).store([row, plain], [])
-    names = ", ".join(f'"{name}"' for name in INITIAL_EVENT_COLUMNS)
-    (stored,) = fetch_all(database_url, f"SELECT {names} FROM initial_events")
-    assert dict(zip(INITIAL_EVENT_COLUMNS, stored, strict=True)) == row._asdict()
-    names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
-    (stored,) = fetch_all(database_url, f"SELECT {names} FROM events")
-    assert dict(zip(EVENT_COLUMNS, stored, strict=True)) == plain._asdict()
+    assert_stored_as_given(database_url, row, plain)
 
 
 def pending(database_url: str) -> list[tuple[str, bool]]:

@@ -227,16 +227,21 @@ def test_a_query_folds_its_sites_only(db: Pool, database_url: str) -> None:
     assert pending_sites(database_url) == [SITES[1]]
 
 
+def pageviews_of_both_sites(count: int) -> list[EventRow]:
+    """`count` pageviews of one session, alternately of the two sites, on 2026-10-01."""
+    moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    return [
+        EventRow(f"01JDQ7ZK3M{n:016d}", SITES[n % 2], "s", moment, moment.date(), "pageview",
+                 "/", None)
+        for n in range(count)
+    ]  # fmt: skip
+
+
 def test_rebuild_takes_pending_rows_in(db: Pool, database_url: str) -> None:
     """A rebuild counts the raw rows, pending ones included, and drops them from the pending
     table: a later fold adds nothing twice."""
     add_sites(database_url)
-    moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
-    rows = [
-        EventRow(f"01JDQ7ZK3M{n:016d}", SITES[n % 2], "s", moment, moment.date(), "pageview",
-                 "/", None)
-        for n in range(4)
-    ]  # fmt: skip
+    rows = pageviews_of_both_sites(4)
     PostgresEventStore(db).store(rows, [])
     with transaction(db) as conn:
         rebuild_rollups(conn, SITES[:1])
@@ -362,12 +367,7 @@ def test_rebuild_drops_the_keys_and_ranges_of_its_sites(db: Pool, database_url: 
     """A rebuild of some sites deletes their pending keys and ranges and leaves the other
     sites'; a rebuild of every site empties both tables."""
     add_sites(database_url)
-    moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
-    rows = [
-        EventRow(f"01JDQ7ZK3M{n:016d}", SITES[n % 2], "s", moment, moment.date(), "pageview",
-                 "/", None)
-        for n in range(8)
-    ]  # fmt: skip
+    rows = pageviews_of_both_sites(8)
     store_as_previous_version(database_url, rows[:4])
     PostgresEventStore(db).store(rows[4:], [])
 

@@ -117,16 +117,8 @@ def _event_object(row: EventRow) -> dict[str, Any]:
 
 
 def _initial_event_object(row: InitialEventRow) -> dict[str, Any]:
-    (uid, site_id, session_id, timestamp, dt, event, pathname, properties) = row[:8]
     return {
-        "event_uid": uid,
-        "site_id": site_id,
-        "session_id": session_id,
-        "timestamp": iso_millis(timestamp),
-        "dt": _iso_date(dt),
-        "event": event,
-        "pathname": pathname,
-        "properties": _properties(properties),
+        **_event_object(row[:8]),  # type: ignore[arg-type]  # the event columns come first
         "referer": row.referer,
         "referer_domain": row.referer_domain,
         "utm_source": row.utm_source,
