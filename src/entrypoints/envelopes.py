@@ -186,14 +186,7 @@ def _structure(data: dict[str, Any], ctx: dict[str, Any]) -> Envelope:
     uid, site_id, payload = data["uid"], data["site_id"], data["payload"]
     if not isinstance(uid, str) or not isinstance(site_id, str) or not isinstance(payload, dict):
         raise _ShapeError("uid and site_id must be strings, payload an object")
-    received = data["received_at"]
-    if type(received) is str:  # the common case of _received_at, without the calls
-        moment = datetime.fromisoformat(received)
-        if moment.tzinfo is None:
-            raise _ShapeError("must carry a time zone")
-        received_at = moment.astimezone(UTC)
-    else:
-        received_at = _received_at(received)
+    received_at = _received_at(data["received_at"])
     get = ctx.get
     ip, user_agent, origin, referer = get("ip"), get("user_agent"), get("origin"), get("referer")
     if not (

@@ -184,7 +184,7 @@ def _copy_runs(
             copy.set_types(table.types)
             write = copy.write_row
             while row is not None and type(row) is kind:
-                write(row if row.properties is None else copy_values(row))
+                write(copy_values(row))
                 row = next(rows, None)
         ended.add(kind)
     for kind in (EventRow, InitialEventRow):
