@@ -326,3 +326,27 @@ class InMemoryGeoLookup:
     def lookup(self, ip: str) -> Geo | None:
         """The address's location when the table has it."""
         return self._locations.get(ip)
+
+
+class InMemoryHotCoverage:
+    """`HotCoverage` in a variable."""
+
+    def __init__(self, since: date | None = None) -> None:
+        self._since = since
+        self._lock = threading.Lock()
+
+    def since(self) -> date | None:
+        """The current value."""
+        return self._since
+
+    def set_since(self, day: date | None) -> None:
+        """Set the value."""
+        with self._lock:
+            self._since = day
+
+    def move_back(self, day: date) -> date | None:
+        """Set `day` when it is earlier (None stays None); the value now."""
+        with self._lock:
+            if self._since is not None and day < self._since:
+                self._since = day
+            return self._since

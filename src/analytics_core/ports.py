@@ -217,3 +217,21 @@ class StatsReader(Protocol):
         """Totals, timeseries buckets that have data, and the breakdown's top rows; raise
         `QueryTimeoutError` past the deadline, `InfrastructureError` when the store fails."""
         ...
+
+
+class HotCoverage(Protocol):
+    """The first UTC day from which the hot store holds every event (None: every day, the
+    state of a fresh install); ranges starting earlier are answered by the cold store."""
+
+    def since(self) -> date | None:
+        """The current value, read from the store (never cached)."""
+        ...
+
+    def set_since(self, day: date | None) -> None:
+        """Set the value (None: the hot store is complete for every day)."""
+        ...
+
+    def move_back(self, day: date) -> date | None:
+        """Set the value to `day` when that is earlier than the current one, atomically
+        (never later; None stays None); returns the value now."""
+        ...

@@ -41,7 +41,7 @@ from analytics_core.ids import is_ulid
 from analytics_core.routing import Store, choose_store
 
 if TYPE_CHECKING:
-    from analytics_core.ports import Clock, SiteRepository, StatsReader
+    from analytics_core.ports import Clock, HotCoverage, SiteRepository, StatsReader
 
 MAX_RANGE_DAYS = 366
 MAX_HOURLY_RANGE_DAYS = 31
@@ -460,12 +460,14 @@ def query_stats(
     cold: StatsReader,
     clock: Clock,
     hot_window_days: int,
+    coverage: HotCoverage,
 ) -> StatsReport:
     """Answer `query` for `owner`: every site must be theirs (else 404, exactly like a missing
-    site); the hot store answers ranges starting within the hot window, the cold one the rest."""
+    site); the hot store answers ranges starting within the hot window and within its
+    coverage (read on every query, so that a change applies at once), the cold one the rest."""
     for site_id in query.site_ids:
         if sites.get_for_owner(owner, site_id) is None:
             raise NotFoundError("site", site_id)
-    store = choose_store(query.start_date, clock, hot_window_days)
+    store = choose_store(query.start_date, clock, hot_window_days, coverage.since())
     reader = hot if store is Store.HOT else cold
     return complete_report(reader.source, query, reader.read(query))

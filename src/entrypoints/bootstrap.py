@@ -37,6 +37,7 @@ from analytics_core.ports import (
     EventPartitions,
     EventStore,
     GeoLookup,
+    HotCoverage,
     IdGenerator,
     IngestStream,
     SiteConfigs,
@@ -247,6 +248,14 @@ class Services:
         from adapters.postgres.stats import PostgresStatsReader  # noqa: PLC0415  # query only
 
         return PostgresStatsReader(self.pool)
+
+    @cached_property
+    def hot_coverage(self) -> HotCoverage:
+        """The first day the hot store is complete (`analytics hot-coverage`), read from
+        PostgreSQL on every call."""
+        from adapters.postgres.coverage import PostgresHotCoverage  # noqa: PLC0415
+
+        return PostgresHotCoverage(self.pool)
 
     @cached_property
     def cold_stats(self) -> StatsReader:

@@ -13,7 +13,7 @@ from tests.support.clock import FakeClock
 from tests.support.events import OWNER_A, OWNER_B, api_event, body_of, load_event
 from tests.support.stats_data import HAND_EVENTS, HAND_INITIAL_EVENTS, SITE_A
 
-from adapters.memory import InMemorySiteRepository
+from adapters.memory import InMemoryHotCoverage, InMemorySiteRepository
 from adapters.memory_stats import InMemoryStatsReader
 from analytics_core.config import Settings
 from analytics_core.errors import QueryTimeoutError
@@ -78,8 +78,14 @@ class World:
         self.hot = RecordingReader("postgres", reference(), hot_error)
         self.cold = RecordingReader("athena", reference())
         self.clock = clock or FakeClock(NOW)
+        self.coverage = InMemoryHotCoverage()
         services = bootstrap.build(
-            Settings(), sites=self.sites, hot_stats=self.hot, cold_stats=self.cold, clock=self.clock
+            Settings(),
+            sites=self.sites,
+            hot_stats=self.hot,
+            cold_stats=self.cold,
+            clock=self.clock,
+            hot_coverage=self.coverage,
         )
         self.handler: LambdaHandler = query_api.make_handler(services)
 
@@ -208,6 +214,7 @@ def test_routing_property(moment: datetime, days_ago: int, window: int) -> None:
             hot_stats=world.hot,
             cold_stats=world.cold,
             clock=world.clock,
+            hot_coverage=world.coverage,
         )
     )
     body = body_of(

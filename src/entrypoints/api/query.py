@@ -95,6 +95,7 @@ def make_handler(services: Services) -> LambdaHandler:
     """
     sites, clock = services.sites, services.clock
     hot, cold = services.hot_stats, services.cold_stats
+    coverage = services.hot_coverage
     hot_window_days = services.settings.hot_window_days
 
     def query(request: ApiRequest) -> Response:
@@ -109,6 +110,7 @@ def make_handler(services: Services) -> LambdaHandler:
             cold=cold,
             clock=clock,
             hot_window_days=hot_window_days,
+            coverage=coverage,
         )
         logs.log_json(
             logger,
