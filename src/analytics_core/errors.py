@@ -14,6 +14,7 @@ Entrypoints map each class to one response; nothing else reaches a caller.
         ├── StoreUnavailableError     the database refused, timed out or dropped the connection
         ├── MigrationError            a migration failed, or an applied file was edited
         ├── ColdForwardError          the cold store (Firehose) kept refusing rows
+        ├── SourceUnavailableError    a source to import from is missing or may not be read
         └── QueryTimeoutError         a stats query passed its deadline and was cancelled (504)
 """
 
@@ -86,6 +87,15 @@ class ColdForwardError(InfrastructureError):
     def __init__(self, message: str, failed: int) -> None:
         super().__init__(message)
         self.failed = failed
+
+
+class SourceUnavailableError(InfrastructureError):
+    """A source to import from (a legacy DynamoDB table) is missing or may not be read;
+    `source` names it."""
+
+    def __init__(self, message: str, source: str) -> None:
+        super().__init__(message)
+        self.source = source
 
 
 class QueryTimeoutError(InfrastructureError):
