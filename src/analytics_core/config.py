@@ -37,6 +37,10 @@ class Env(StrEnum):
     HOT_WINDOW_DAYS = "HOT_WINDOW_DAYS"
     HOT_RETENTION_DAYS = "HOT_RETENTION_DAYS"
     LOCAL_LAKE_DIR = "LOCAL_LAKE_DIR"
+    # The collect endpoint's CloudFront origin secret (header X-Origin-Verify): the value
+    # itself (local runs, tests) or the Secrets Manager secret holding it (AWS).
+    CLOUDFRONT_ORIGIN_SECRET = "CLOUDFRONT_ORIGIN_SECRET"  # noqa: S105  # a variable name
+    CLOUDFRONT_ORIGIN_SECRET_ARN = "CLOUDFRONT_ORIGIN_SECRET_ARN"  # noqa: S105  # idem
 
 
 DEFAULT_HOT_WINDOW_DAYS = 30
@@ -85,6 +89,8 @@ class Settings:
     hot_window_days: int = DEFAULT_HOT_WINDOW_DAYS
     hot_retention_days: int = DEFAULT_HOT_RETENTION_DAYS
     local_lake_dir: str | None = None
+    cloudfront_origin_secret: str | None = attrs.field(default=None, repr=False)
+    cloudfront_origin_secret_arn: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -124,6 +130,8 @@ class Settings:
             hot_window_days=integer(Env.HOT_WINDOW_DAYS, DEFAULT_HOT_WINDOW_DAYS, 1),
             hot_retention_days=integer(Env.HOT_RETENTION_DAYS, DEFAULT_HOT_RETENTION_DAYS, 1),
             local_lake_dir=text(Env.LOCAL_LAKE_DIR),
+            cloudfront_origin_secret=text(Env.CLOUDFRONT_ORIGIN_SECRET),
+            cloudfront_origin_secret_arn=text(Env.CLOUDFRONT_ORIGIN_SECRET_ARN),
         )
         if settings.hot_retention_days <= settings.hot_window_days:
             raise ConfigurationError(

@@ -48,6 +48,7 @@ from analytics_core.ports import (
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from adapters.postgres.migrations import PostgresMigrator
     from adapters.postgres.pool import Pool, SecretReader
@@ -228,6 +229,24 @@ class Services:
             return access_key_from_secret(read_secret(arn))
 
         return from_secret
+
+    @cached_property
+    def origin_secret(self) -> Callable[[], str] | None:
+        """The collect endpoint's CloudFront origin secret, read afresh on every call (so a
+        rotation is picked up): `CLOUDFRONT_ORIGIN_SECRET`, else the Secrets Manager secret
+        `CLOUDFRONT_ORIGIN_SECRET_ARN` names; None when neither is set (no origin check)."""
+        value = self.settings.cloudfront_origin_secret
+        if value is not None:
+            return lambda: value
+        arn = self.settings.cloudfront_origin_secret_arn
+        if arn is None:
+            return None
+
+        @cache
+        def client() -> SecretsManagerClient:
+            return boto3.client("secretsmanager")
+
+        return lambda: SecretsManagerReader(client())(arn)
 
     @cached_property
     def ingest_ports(self) -> IngestPorts:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
 from tests.support.aws import create_stream, delivered_objects, fake_aws
@@ -65,6 +66,25 @@ def test_collect_needs_its_stream_name(aws: None) -> None:
         lambda_module("entrypoints.lambdas.ingest", {"INGEST_STREAM_NAME": ""}),
     ):
         pass
+
+
+def test_collect_behind_cloudfront_checks_the_origin_secret(aws: None) -> None:
+    """With CLOUDFRONT_ORIGIN_SECRET_ARN (the secret in Secrets Manager, as deployed): the
+    right X-Origin-Verify is 202, a missing or wrong one 403 with nothing put to the stream."""
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="origin-verify", SecretString=json.dumps({"value": "v" * 48})
+    )["ARN"]
+    environ = {"INGEST_STREAM_NAME": "IngestHttp", "CLOUDFRONT_ORIGIN_SECRET_ARN": arn}
+    with lambda_module("entrypoints.lambdas.ingest", environ) as m:
+        for header in (None, "w" * 48):
+            event = collect_event(headers={"x-origin-verify": header})
+            response = m.handler(event, None)
+            assert response["statusCode"] == 403
+            assert json.loads(response["body"])["error"]["code"] == "forbidden"
+        assert records_of("IngestHttp") == []
+        ok = m.handler(collect_event(headers={"x-origin-verify": "v" * 48}), None)
+    assert ok["statusCode"] == 202
+    assert len(records_of("IngestHttp")) == 1
 
 
 def test_from_the_tracker_to_a_stored_row(aws: None, db: Pool, database_url: str) -> None:

@@ -10,6 +10,12 @@ Answers carry CORS headers (any origin: the tracker runs on customers' sites): 2
 204 for the OPTIONS preflight, 400 / 413 with a JSON error, 405 for other methods, 503 when
 the stream refuses the record.
 
+Behind CloudFront (`CLOUDFRONT_ORIGIN_SECRET` or `CLOUDFRONT_ORIGIN_SECRET_ARN` set), every
+request, the preflight included, must carry the origin secret CloudFront adds in
+`X-Origin-Verify`; one without it, or with a wrong value, is answered 403 before anything else
+(nothing reaches the stream), so the `CloudFront-Viewer-*` headers are trusted only when
+CloudFront sent them. Without the setting (local stack, tests) nothing is checked.
+
 The visitor's IP address (`CloudFront-Viewer-Address`, else the first `X-Forwarded-For`
 entry, else the peer address) goes into the envelope only when CloudFront sent no geo
 headers, since the GeoIP fallback is its only use: with CloudFront in front it never leaves
@@ -20,10 +26,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -36,6 +44,7 @@ from analytics_core.envelopes import (
 )
 from analytics_core.errors import InfrastructureError
 from analytics_core.ids import is_ulid
+from analytics_core.ports import Clock
 from entrypoints import logs
 from entrypoints.bootstrap import Services
 from entrypoints.envelopes import encode_envelope
@@ -57,6 +66,73 @@ _GEO_HEADERS = (
     "cloudfront-viewer-country-region",
     "cloudfront-viewer-city",
 )
+
+
+# The header CloudFront adds to every origin request (deploy/cdk sets the same name).
+ORIGIN_SECRET_HEADER = "X-Origin-Verify"  # noqa: S105  # a header name, not a secret
+# A request whose header matches no known value re-reads the secret at most this often, so a
+# rotation reaches warm containers without letting a flood of bad requests hammer the store.
+ORIGIN_SECRET_REFRESH = timedelta(minutes=1)
+
+
+def accepted_origin_secrets(text: str) -> tuple[str, ...]:
+    """The header values a secret's text accepts: a JSON object's `value` and, during a
+    rotation, its `previous`; any other text is the value itself."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("value"), str):
+        candidates = [document["value"], document.get("previous")]
+    else:
+        candidates = [text]
+    return tuple(value for value in candidates if isinstance(value, str) and value)
+
+
+class OriginVerifier:
+    """Checks `X-Origin-Verify` against the origin secret, in constant time.
+
+    The secret is read on the first request, and again (at most once per `refresh_after`)
+    when a request matches none of the values known, which is how a rotated secret reaches a
+    warm container.
+    """
+
+    def __init__(
+        self,
+        read_secret: Callable[[], str],
+        clock: Clock,
+        refresh_after: timedelta = ORIGIN_SECRET_REFRESH,
+    ) -> None:
+        self._read_secret = read_secret
+        self._clock = clock
+        self._refresh_after = refresh_after
+        self._accepted: tuple[bytes, ...] = ()
+        self._read_at: datetime | None = None
+
+    def _refresh(self) -> None:
+        self._accepted = tuple(
+            value.encode("utf-8") for value in accepted_origin_secrets(self._read_secret())
+        )
+        self._read_at = self._clock()
+
+    def _matches(self, presented: bytes) -> bool:
+        matched = False
+        for value in self._accepted:  # every value is compared: no early exit
+            matched |= hmac.compare_digest(presented, value)
+        return matched
+
+    def verify(self, presented: str | None) -> bool:
+        """Whether `presented` (the header's value, None when absent) is an accepted value."""
+        if self._read_at is None:
+            self._refresh()
+        candidate = (presented or "").encode("utf-8", "surrogatepass")
+        if self._matches(candidate):
+            return True
+        assert self._read_at is not None  # noqa: S101  # set by _refresh
+        if self._clock() - self._read_at >= self._refresh_after:
+            self._refresh()
+            return self._matches(candidate)
+        return False
 
 
 class _RejectedError(Exception):
@@ -158,8 +234,10 @@ def _payload(body: bytes) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def _envelope_record(event: Event, services: Services) -> bytes:
+def _envelope_record(event: Event, services: Services, method: str) -> bytes:
     """The envelope of a POST, as a Firehose record; `_RejectedError` when it is refused."""
+    if method != "POST":
+        raise _RejectedError(405, "method_not_allowed", "use POST")
     site_id = _site_id(event)
     if site_id is None:
         raise _RejectedError(400, "invalid_request", "site_id must be a site id (a ULID)")
@@ -192,23 +270,33 @@ def _envelope_record(event: Event, services: Services) -> bytes:
     return record
 
 
+def _check_origin(verifier: OriginVerifier | None, event: Event) -> None:
+    """Refuse (403) a request that did not come through CloudFront; no-op without a secret."""
+    if verifier is None:
+        return
+    if not verifier.verify(request_headers(event).get(ORIGIN_SECRET_HEADER.lower())):
+        raise _RejectedError(403, "forbidden", "requests must come through CloudFront")
+
+
 def make_handler(services: Services) -> LambdaHandler:
     """The collect handler over `services` (checks its configuration now)."""
     stream = services.ingest_stream
+    read_secret = services.origin_secret
+    verifier = None if read_secret is None else OriginVerifier(read_secret, services.clock)
 
     def handle(event: Event, _context: object) -> Response:
         http = (event.get("requestContext") or {}).get("http") or {}
         method = str(http.get("method") or event.get("httpMethod") or "").upper()
-        if method == "OPTIONS":
-            return {"statusCode": 204, "headers": dict(CORS_HEADERS), "body": ""}
-        if method != "POST":
-            return _rejection(405, "method_not_allowed", "use POST")
         try:
-            stream.put(_envelope_record(event, services))
+            # First: nothing, not even the preflight, answers a caller that bypassed CloudFront.
+            _check_origin(verifier, event)
+            if method == "OPTIONS":
+                return {"statusCode": 204, "headers": dict(CORS_HEADERS), "body": ""}
+            stream.put(_envelope_record(event, services, method))
         except _RejectedError as exc:
             return _rejection(exc.status, exc.code, exc.message)
-        except InfrastructureError as exc:
-            logger.warning("ingest stream refused a record: %s", exc.message)
+        except InfrastructureError as exc:  # the stream, or the origin secret's store
+            logger.warning("collect unavailable: %s", exc.message)
             return _rejection(503, "unavailable", "temporarily unavailable; try again")
         except Exception as exc:  # noqa: BLE001  # the boundary: every error becomes an answer
             logs.log_unexpected(logger, "collect failed", exc)
