@@ -6,6 +6,12 @@ cold forwarder) fail the batch, and then the event store has committed nothing o
 only the cold forward failed) everything, so that the redelivered batch finds duplicates and
 forwards them again.
 
+A record is malformed when its envelope or tracker body breaks the rules, and also when
+anything at all goes wrong while it is decoded, checked, enriched, filtered or made into a row:
+such a failure is the record's, never the batch's (it is counted, and its exception's class is
+reported in `BatchResult.errors`, never its content). Only an `InfrastructureError` raised on
+the way (a day's salt that cannot be read) stops the batch.
+
 Rules are checked in this order, the first failing one naming the outcome: malformed (the
 envelope or the tracker body), duplicate (the same event uid earlier in this batch),
 unknown_site, domain_mismatch, bot; then the event store decides, under the site's row lock,
@@ -24,6 +30,7 @@ import attrs
 
 from analytics_core.enrichment import BOT, UserAgentInfo, session_columns
 from analytics_core.envelopes import Envelope, EnvelopeRecord
+from analytics_core.errors import InfrastructureError
 from analytics_core.limits import EVENT_NAME, PATHNAME, SESSION_ID, clean_properties
 from analytics_core.ports import (
     ColdForwarder,
@@ -39,6 +46,8 @@ from analytics_core.privacy import (
     filter_properties,
     filter_referer,
     filter_region,
+    filter_text,
+    is_personal,
     session_hasher,
 )
 from analytics_core.rows import EventRow, InitialEventRow, Row
@@ -107,6 +116,8 @@ class BatchResult:
     outcomes: tuple[Outcome, ...]
     events: tuple[EventRow, ...]
     initial_events: tuple[InitialEventRow, ...]
+    errors: Mapping[str, int] = attrs.field(factory=dict)
+    """Records made malformed by an exception, by the exception's class name."""
 
     @property
     def rows_written(self) -> int:
@@ -145,9 +156,14 @@ class _RowBuilder:
         day = timestamp.date()
         if level is ComplianceLevel.REQUIRED:
             session_id = self._session_id(config, payload, day)
+        elif level is ComplianceLevel.MAYBE and is_personal(payload.session_id):
+            # An id made of an e-mail or an IP address is stored as level 0 stores every id.
+            session_id = self._session_id(config, payload, day)
         else:
             session_id = payload.session_id[:SESSION_ID]
-        event = payload.event[:EVENT_NAME]
+        private = level is not ComplianceLevel.NOT_REQUIRED
+        event = (filter_text(level, payload.event) or "") if private else payload.event
+        event = event[:EVENT_NAME]
         pathname = filter_pathname(level, payload.pathname)[:PATHNAME]
         properties = payload.properties
         if properties is not None:
@@ -182,6 +198,15 @@ class _RowBuilder:
             screen_width,
             screen_height,
         ) = session_columns(payload, envelope.ctx, config.domains, agent, self._ports.geo)
+        if private:
+            referer_domain = filter_text(level, referer_domain)
+            utm_source = filter_text(level, utm_source)
+            utm_medium = filter_text(level, utm_medium)
+            utm_campaign = filter_text(level, utm_campaign)
+            utm_content = filter_text(level, utm_content)
+            utm_term = filter_text(level, utm_term)
+            os = filter_text(level, os)
+            browser = filter_text(level, browser)
         return InitialEventRow(
             envelope.uid,
             config.site_id,
@@ -225,6 +250,7 @@ class _Batch:
         self.ports = ports
         self.outcomes: list[Outcome] = [Outcome.MALFORMED] * len(records)
         self.tallies: Counter[tuple[str, date, Outcome]] = Counter()
+        self.errors: Counter[str] = Counter()
         self.rows: list[Row] = []
         self.row_records: list[int] = []  # the record of each row
         self.prepared: list[Any] = []  # each row made ready for the cold forward
@@ -264,13 +290,25 @@ class _Batch:
             if payload.kind is not EventKind.EVENT:
                 later.append(checked)
                 continue
-            row = build(envelope, config, payload, agent, timestamp)
+            try:
+                row = build(envelope, config, payload, agent, timestamp)
+            except InfrastructureError:
+                raise
+            except Exception as exc:  # noqa: BLE001  # the record's failure, not the batch's
+                self._fail(index, envelope, exc)
+                continue
             keep_row(row)
             keep_record(index)
             yield row
         self._prepare_rows()
         for index, envelope, config, payload, agent, timestamp in later:
-            row = build(envelope, config, payload, agent, timestamp)
+            try:
+                row = build(envelope, config, payload, agent, timestamp)
+            except InfrastructureError:
+                raise
+            except Exception as exc:  # noqa: BLE001  # the record's failure, not the batch's
+                self._fail(index, envelope, exc)
+                continue
             keep_row(row)
             keep_record(index)
             yield row
@@ -291,17 +329,24 @@ class _Batch:
         for index, record in enumerate(self.records):
             if record is None or record.site_id not in site_ids:
                 continue  # malformed, and no site to count it against
-            envelope = record if isinstance(record, Envelope) else record.envelope()
-            if envelope is None:
-                continue  # malformed (a record's site is not trusted before its checks)
-            config = configs.get(envelope.site_id)
-            payload = parse_payload(envelope.payload)
-            if payload is None:
-                if config is not None:
-                    tallies[config.site_id, envelope.received_at.date(), Outcome.MALFORMED] += 1
+            envelope: Envelope | None = None
+            try:
+                envelope = record if isinstance(record, Envelope) else record.envelope()
+                if envelope is None:
+                    continue  # malformed (a record's site is not trusted before its checks)
+                config = configs.get(envelope.site_id)
+                payload = parse_payload(envelope.payload)
+                if payload is None:
+                    if config is not None:
+                        tallies[config.site_id, envelope.received_at.date(), Outcome.MALFORMED] += 1
+                    continue
+                timestamp = event_time(payload.timestamp_ms, envelope.received_at)
+                outcome = _precheck(envelope, config, seen, user_agents, origins)
+            except InfrastructureError:
+                raise
+            except Exception as exc:  # noqa: BLE001  # the record's failure, not the batch's
+                self._fail(index, envelope, exc)
                 continue
-            timestamp = event_time(payload.timestamp_ms, envelope.received_at)
-            outcome = _precheck(envelope, config, seen, user_agents, origins)
             if isinstance(outcome, Outcome):
                 self.outcomes[index] = outcome
                 if config is not None:
@@ -309,6 +354,18 @@ class _Batch:
                 continue
             assert config is not None  # noqa: S101  # _precheck answers unknown_site otherwise
             yield index, envelope, config, payload, outcome, timestamp
+
+    def _fail(self, index: int, envelope: Envelope | None, exc: Exception) -> None:
+        """Record `index` is malformed because `exc` was raised on its way to a row: counted
+        against its site (when its envelope was read and names a known site) and by the
+        exception's class, never by its content."""
+        self.outcomes[index] = Outcome.MALFORMED
+        self.errors[type(exc).__name__] += 1
+        if envelope is None:
+            return
+        config = self.configs.get(envelope.site_id)
+        if config is not None:
+            self.tallies[config.site_id, envelope.received_at.date(), Outcome.MALFORMED] += 1
 
     def rejected(self) -> Iterator[OutcomeTally]:
         """The tallies; complete once `built()` is exhausted (the store reads them after)."""
@@ -359,6 +416,7 @@ def process_batch(
         outcomes=tuple(outcomes),
         events=tuple(events),
         initial_events=tuple(initial_events),
+        errors=dict(batch.errors),
     )
 
 

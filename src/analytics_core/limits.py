@@ -29,6 +29,10 @@ SMALLINT_MAX = 32_767
 MAX_PROPERTIES = 30
 PROPERTY_KEY = 100
 PROPERTY_VALUE = 500
+# Property integers: those a 64-bit signed integer holds (what every store and reader can take
+# exactly); larger ones are dropped like any value that cannot be stored.
+PROPERTY_INT_MIN = -(2**63)
+PROPERTY_INT_MAX = 2**63 - 1
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -79,9 +83,9 @@ def screen_dimension(value: object) -> int | None:
 def clean_properties(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Custom event properties as stored: a flat object of at most 30 scalar values.
 
-    Keys and string values are cleaned and cut; numbers must be finite; nested objects and
-    arrays are dropped (dashboards filter on flat key/value pairs, and nesting is where
-    hostile input hides). None when nothing is left.
+    Keys and string values are cleaned and cut; numbers must be finite and integers fit in 64
+    bits; nested objects and arrays are dropped (dashboards filter on flat key/value pairs,
+    and nesting is where hostile input hides). None when nothing is left.
     """
     if not raw:
         return None
@@ -100,7 +104,9 @@ def clean_properties(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _is_plain_scalar(value: object) -> bool:
-    """null, a boolean, an integer or a finite number."""
+    """null, a boolean, an integer of at most 64 bits or a finite number."""
     if isinstance(value, float):
         return math.isfinite(value)
-    return value is None or isinstance(value, bool | int)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return PROPERTY_INT_MIN <= value <= PROPERTY_INT_MAX
+    return value is None or isinstance(value, bool)

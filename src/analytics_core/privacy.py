@@ -10,9 +10,19 @@
 | referer (full URL)    | null (domain kept)       | without query, fragment  | kept             |
 | pathname              | without query, fragment  | without query, fragment  | kept             |
 | properties            | e-mails, IPs redacted    | e-mails, IPs redacted    | kept             |
+| every other free text | e-mails, IPs redacted    | e-mails, IPs redacted    | kept             |
 
 The IP address and the raw user agent never reach a row at any level: enrichment reads them
 and keeps only the country/region/city and browser/os/device derived from them.
+
+At levels 0 and 1 no e-mail address or IP address (v4 or v6) is stored in any text: each
+pathname segment, the event name, the referrer and its domain, every UTM value (from the body
+or the page URL), the browser and OS names, property keys and values. In pathnames, referrers,
+event names and UTM values each such piece (a path segment, a query value; percent-encoded or
+not) becomes "[redacted]" and the rest is kept; a property key or value that holds one is
+replaced whole; a level-1 session id that holds one is stored as its level-0 hash instead.
+The rule is checked on the stored result: a text that still looks personal after its pieces
+were redacted is replaced whole.
 
 The salt of level 0 is random, one per UTC day (the day of the stored event), created on first
 use and deleted two days later (`expire_salts`, run by the daily maintenance); once it is gone
@@ -28,6 +38,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote_plus
 
 from analytics_core.ports import Clock, DailySalts
 from analytics_core.sites import ComplianceLevel
@@ -110,10 +121,63 @@ def looks_personal(value: str) -> bool:
     )
 
 
+# What separates the pieces of a URL or a text: an e-mail or an IP address lies within one.
+_PIECES = re.compile(r"([/?&=#;,|\s]+)")
+# Something@something: an address even without a dot (and what a cut-off address leaves).
+_AT_SIGN = re.compile(r"[^\s@]@[^\s@]")
+
+
+def _personal_piece(piece: str) -> bool:
+    if _AT_SIGN.search(piece) or looks_personal(piece):
+        return True
+    if "%" in piece or "+" in piece:
+        decoded = unquote_plus(piece)
+        return decoded != piece and (
+            _AT_SIGN.search(decoded) is not None or looks_personal(decoded)
+        )
+    return False
+
+
+def _still_personal(text: str) -> bool:
+    if looks_personal(text):
+        return True
+    return ("%" in text or "+" in text) and looks_personal(unquote_plus(text))
+
+
+@lru_cache(maxsize=16384)
+def _redacted(text: str) -> str:
+    pieces = _PIECES.split(text)
+    changed = False
+    for index in range(0, len(pieces), 2):  # the separators are at the odd positions
+        piece = pieces[index]
+        if piece and _personal_piece(piece):
+            pieces[index] = REDACTED
+            changed = True
+    result = "".join(pieces) if changed else text
+    return REDACTED if _still_personal(result) else result
+
+
+def redact_text(text: str) -> str:
+    """`text` with each piece that holds an e-mail or an IP address replaced by "[redacted]"
+    (a piece is what lies between `/ ? & = # ; , |` and white space, read percent-decoded too);
+    the whole text when it still looks personal after that."""
+    if "@" not in text and "." not in text and ":" not in text and "%" not in text:
+        return text  # no address of any kind can be in it (most texts: without a call)
+    return _redacted(text)
+
+
+def is_personal(text: str) -> bool:
+    """Whether `text` holds something `redact_text` would remove."""
+    return redact_text(text) != text
+
+
 def redact_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
-    """`properties` with every string value that looks personal replaced by "[redacted]"."""
+    """`properties` with every key and string value that holds an e-mail or an IP address
+    replaced whole by "[redacted]"."""
     return {
-        key: REDACTED if isinstance(value, str) and looks_personal(value) else value
+        (REDACTED if is_personal(key) else key): (
+            REDACTED if isinstance(value, str) and is_personal(value) else value
+        )
         for key, value in properties.items()
     }
 
@@ -127,11 +191,19 @@ def filter_properties(
     return redact_properties(properties)
 
 
+def filter_text(level: ComplianceLevel, text: str | None) -> str | None:
+    """A free text (event name, UTM value, referrer domain, browser or OS name) to store at
+    `level`: e-mails and IP addresses redacted below level 2."""
+    if text is None or level is ComplianceLevel.NOT_REQUIRED:
+        return text
+    return redact_text(text)
+
+
 def filter_pathname(level: ComplianceLevel, pathname: str) -> str:
     """The pathname to store at `level`."""
     if level is ComplianceLevel.NOT_REQUIRED:
         return pathname
-    return without_query(pathname) or "/"
+    return redact_text(without_query(pathname) or "/")
 
 
 def filter_referer(level: ComplianceLevel, referer: str | None) -> str | None:
@@ -140,7 +212,7 @@ def filter_referer(level: ComplianceLevel, referer: str | None) -> str | None:
         return referer
     if level is ComplianceLevel.REQUIRED:
         return None
-    return without_query(referer) or None
+    return redact_text(without_query(referer)) or None
 
 
 def filter_region(level: ComplianceLevel, region: str | None) -> str | None:

@@ -22,6 +22,9 @@ from analytics_core.limits import clean_text, finite_number
 
 MAX_CLOCK_SKEW = timedelta(hours=24)
 _MAX_CLOCK_SKEW_MS = MAX_CLOCK_SKEW.total_seconds() * 1000
+# Epoch milliseconds beyond this (the year 5138) are nobody's clock. Comparing first keeps the
+# arithmetic total: an integer of 400 digits minus a float would raise OverflowError.
+_MAX_TIMESTAMP_MS = 10**14
 # Longer texts than this are cut before any other work; the column limits are all shorter.
 _MAX_INPUT_TEXT = 4096
 
@@ -103,8 +106,10 @@ def parse_payload(payload: Mapping[str, Any]) -> Payload | None:
 
 
 def event_time(timestamp_ms: float | None, received_at: datetime) -> datetime:
-    """The time to store: the client's, unless absent or more than 24 h from `received_at`."""
-    if timestamp_ms is None:
+    """The time to store: the client's, unless absent or more than 24 h from `received_at`.
+
+    Total over every number: an integer of any size, a negative or fractional one."""
+    if timestamp_ms is None or not -_MAX_TIMESTAMP_MS < timestamp_ms < _MAX_TIMESTAMP_MS:
         return received_at
     received_ms = received_at.timestamp() * 1000
     if abs(timestamp_ms - received_ms) > _MAX_CLOCK_SKEW_MS:

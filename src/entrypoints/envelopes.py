@@ -19,6 +19,7 @@ order the cattrs converter it replaced wrote them.
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from datetime import UTC, datetime
 from typing import Any
@@ -115,20 +116,34 @@ _LONG_DIGIT_RUN = b"0" * 19
 _MAX_ORJSON_BRACKETS = 100
 
 
+# Python refuses to turn more than 4,300 digits into an integer (ValueError), which would make
+# the whole record unreadable for one absurd number. Such a number is read as an infinity of
+# its sign instead: every rule then treats it as the non-finite value it practically is (a
+# timestamp replaced, a screen size null, a property dropped), and the rest of the record counts.
+_MAX_INT_DIGITS = 4000
+
+
+def _parse_int(text: str) -> int | float:
+    if len(text) <= _MAX_INT_DIGITS:
+        return int(text)
+    return -math.inf if text.startswith("-") else math.inf
+
+
 def loads_json(data: bytes) -> Any:
     """`json.loads(data)`, parsed by orjson (2-3 times as fast) whenever that gives the same
     value. orjson refuses what json.loads accepts beyond RFC 8259 (lone surrogate escapes, NaN
     and Infinity, numbers that overflow a double, encodings other than UTF-8, a BOM): those
     fall back to json.loads. The two kinds of text orjson would accept and read differently (an
     integer beyond 64 bits, which it makes a float; nesting json.loads cannot follow) go to
-    json.loads directly. Raises what json.loads raises."""
+    json.loads directly. An integer of more than 4,000 digits is read as an infinity (see
+    `_parse_int`). Raises what json.loads raises."""
     scanned = data.translate(_SCAN)
     if _LONG_DIGIT_RUN not in scanned and scanned.count(b"[") < _MAX_ORJSON_BRACKETS:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(data)
+    return json.loads(data, parse_int=_parse_int)
 
 
 def _text(value: object) -> str:

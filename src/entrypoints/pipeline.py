@@ -3,7 +3,9 @@
 `ingest_records` reads each record (an envelope's JSON bytes), runs the core's
 `process_batch` (validation, enrichment, compliance filter, one database transaction, the cold
 forward) and writes one structured log line for the batch: request id, counts per outcome, rows
-written, duration. Nothing of a visitor (IP address, user agent) is ever logged.
+written, duration, and the exception classes that made records malformed (`recordErrors`,
+classes only: a message could quote the record). Nothing of a visitor (IP address, user
+agent) is ever logged.
 
 Python's cyclic garbage collector is paused while a batch is processed: a batch allocates
 hundreds of thousands of short-lived objects and no reference cycles, and the collections they
@@ -40,6 +42,8 @@ class IngestReport:
     counts: Mapping[str, int]
     rows_written: int
     duration_ms: int
+    errors: Mapping[str, int] = attrs.field(factory=dict)
+    """Records made malformed by an exception, by its class name (never its message)."""
 
 
 def ingest_records(
@@ -59,7 +63,7 @@ def ingest_records(
             # rows before it.
             read = [read_record(record) for record in records]
             result = process_batch(read, services.ingest_ports)
-            counts, rows_written = result.counts(), result.rows_written
+            counts, rows_written, errors = result.counts(), result.rows_written, result.errors
             # Freed while the collector is still paused: once it runs again, its first pass
             # would walk every object the batch allocated that is still alive.
             del read, result
@@ -80,6 +84,7 @@ def ingest_records(
         counts=counts,
         rows_written=rows_written,
         duration_ms=_elapsed_ms(started),
+        errors=errors,
     )
     logs.log_json(
         logger,
@@ -89,6 +94,7 @@ def ingest_records(
         outcomes=dict(report.counts),
         rowsWritten=report.rows_written,
         durationMs=report.duration_ms,
+        **({"recordErrors": dict(report.errors)} if report.errors else {}),
     )
     return report
 
