@@ -22,6 +22,12 @@ It behaves like the IngestHttp stream of the deployment, as far as its endpoint 
 when the backlog waiting for delivery passes `max_backlog_bytes`, as Firehose throttles.
 `close()` delivers everything still buffered before it returns, so a clean shutdown loses
 nothing: what cannot be delivered is in the failures folder, ready for `analytics replay`.
+
+With a `Spool` (`adapters.local.spool`), `put` returns only once the record is on disk, and a
+crash loses nothing either: a batch is settled in the spool once processIngest answered 200
+or it is backed up to the failures folder, and `start()` (or the first `flush()`) sends again
+whatever the spool holds unsettled, at once. Redelivery is at least once, as Firehose's: the
+hot store skips an `event_uid` it already has.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from typing import Any
 
 import attrs
 
+from adapters.local.spool import Spool
 from analytics_core.errors import InfrastructureError, InvalidRequestError
 from analytics_core.ports import MAX_STREAM_RECORD_BYTES, Clock
 
@@ -93,6 +100,7 @@ class _Record:
     data: bytes
     arrival_ms: int
     data_id: str
+    seq: int | None = None  # its number in the spool, when there is one
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -114,6 +122,7 @@ class LocalFirehoseStream:
         clock: Clock | None = None,
         max_backlog_bytes: int = 64 * MIB,
         on_batch: Callable[[BatchReport], None] | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._access_key = access_key
@@ -133,6 +142,8 @@ class LocalFirehoseStream:
         self._worker: threading.Thread | None = None
         self._deliver_lock = threading.Lock()  # one batch at a time, like one Firehose shard
         self._sequence = 0
+        self.spool = spool
+        self._recovered = spool is None
 
     # The IngestStream port ---------------------------------------------------------------
     def put(self, record: bytes) -> None:
@@ -144,26 +155,51 @@ class LocalFirehoseStream:
                 raise InfrastructureError("the local stream is shutting down")
             if self._buffered_bytes + len(record) > self._max_backlog:
                 raise InfrastructureError("the local stream is backlogged; try again")
-            self._sequence += 1
-            self._buffer.append(
-                _Record(record, _epoch_ms(self._clock()), f"{self._sequence:020d}.local")
-            )
-            self._buffered_bytes += len(record)
-            if self._oldest_at is None:
-                # The worker sleeps without a deadline while the buffer is empty: wake it to
-                # start this record's interval.
-                self._oldest_at = time.monotonic()
-                self._condition.notify_all()
-            elif self._buffered_bytes >= self.buffering.size_bytes:
-                self._condition.notify_all()
+        arrival_ms = _epoch_ms(self._clock())
+        # Durable before it is buffered (and so before the 202): the fsync is shared with
+        # the concurrent puts, outside the buffer's lock.
+        seq = self.spool.append(record, arrival_ms) if self.spool is not None else None
+        with self._condition:
+            self._buffer_record(record, arrival_ms, seq)
+
+    def _buffer_record(self, record: bytes, arrival_ms: int, seq: int | None) -> None:
+        """Append to the buffer and wake the worker when needed; caller holds the lock."""
+        self._sequence += 1
+        self._buffer.append(_Record(record, arrival_ms, f"{self._sequence:020d}.local", seq))
+        self._buffered_bytes += len(record)
+        if self._oldest_at is None:
+            # The worker sleeps without a deadline while the buffer is empty: wake it to
+            # start this record's interval.
+            self._oldest_at = time.monotonic()
+            self._condition.notify_all()
+        elif self._buffered_bytes >= self.buffering.size_bytes:
+            self._condition.notify_all()
 
     # Life cycle ----------------------------------------------------------------------------
     def connect(self, endpoint: Endpoint) -> None:
         """Set the endpoint (when it is built after the stream, from the same services)."""
         self._endpoint = endpoint
 
+    def recover(self) -> int:
+        """Open the spool and buffer what it holds unsettled, due at once; returns how many
+        records that is. Called by `start()` and `flush()`; once is enough."""
+        with self._condition:
+            if self._recovered or self.spool is None:
+                return 0
+            self._recovered = True
+            records = self.spool.recover()
+            for spooled in records:
+                self._buffer_record(spooled.data, spooled.arrival_ms, spooled.seq)
+            if records:
+                # A crash interrupted these: send them now, not one interval later.
+                self._oldest_at = time.monotonic() - self.buffering.interval_s
+                self._condition.notify_all()
+                logger.info("local stream: %d undelivered record(s) to send again", len(records))
+            return len(records)
+
     def start(self) -> None:
-        """Start delivering in the background by size and interval."""
+        """Recover the spool, then deliver in the background by size and interval."""
+        self.recover()
         if self._worker is not None:
             return
         self._worker = threading.Thread(target=self._run, name="local-firehose", daemon=True)
@@ -171,6 +207,7 @@ class LocalFirehoseStream:
 
     def flush(self) -> list[BatchReport]:
         """Deliver everything buffered now, batch by batch, and report each batch."""
+        self.recover()
         reports: list[BatchReport] = []
         while True:
             with self._condition:
@@ -187,7 +224,10 @@ class LocalFirehoseStream:
         if self._worker is not None:
             self._worker.join()
             self._worker = None
-        return self.flush()
+        reports = self.flush()
+        if self.spool is not None:
+            self.spool.close()
+        return reports
 
     def pending(self) -> int:
         """Records accepted and not yet delivered or backed up."""
@@ -241,12 +281,25 @@ class LocalFirehoseStream:
         try:
             with self._deliver_lock:
                 report = self._deliver(batch)
+            try:
+                if self._on_batch is not None:
+                    self._on_batch(report)
+            finally:
+                # Delivered or in the failures folder: either way the spool is done with it.
+                # (A batch whose backup failed raised above and stays in the spool.)
+                self._mark_settled(batch)
         finally:
             with self._condition:
                 self._in_flight -= len(batch)
-        if self._on_batch is not None:
-            self._on_batch(report)
         return report
+
+    def _mark_settled(self, batch: list[_Record]) -> None:
+        if self.spool is None:
+            return
+        try:
+            self.spool.settle(r.seq for r in batch if r.seq is not None)
+        except InfrastructureError as exc:  # the batch is sent again after a restart
+            logger.exception("local stream: the spool checkpoint was not advanced: %s", exc.message)
 
     def _deliver(self, batch: list[_Record]) -> BatchReport:
         request_id = str(uuid.uuid4())
