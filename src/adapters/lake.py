@@ -60,6 +60,19 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
+def conform(table: str, data: pa.Table) -> pa.Table:
+    """`data` with exactly the table's columns and types; a column it lacks (`event_uid` in
+    files of the DynamoDB version's pipeline) is all nulls."""
+    schema = SCHEMAS[table]
+    columns = [
+        data.column(field.name).cast(field.type)
+        if field.name in data.column_names
+        else pa.nulls(data.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def partition_dir(root: Path, table: str, day: date) -> Path:
     """The folder of one table's day."""
     return root / table / f"dt={day.isoformat()}"
@@ -104,8 +117,7 @@ class ParquetLakeWriter:
 
     def write_table(self, table: str, data: pa.Table) -> list[Path]:
         """Write an Arrow table holding (at least) the table's columns, split by `dt`."""
-        schema = SCHEMAS[table]
-        data = data.select(schema.names).cast(schema)
+        data = conform(table, data)
         days = data.column("dt").unique().to_pylist()
         written = []
         for day in sorted(days):
@@ -150,10 +162,7 @@ class ParquetLakeWriter:
         """One file in place of `files` (written first, then they are deleted)."""
         if len(files) < 2:
             return None
-        schema = SCHEMAS[table]
-        merged = pa.concat_tables(
-            pq.read_table(path).select(schema.names).cast(schema) for path in files
-        )
+        merged = pa.concat_tables(conform(table, pq.read_table(path)) for path in files)
         (written,) = self.write_table(table, merged)
         for path in files:
             path.unlink(missing_ok=True)
@@ -218,7 +227,9 @@ class LocalStatsReader:
     def _register(self, con: duckdb.DuckDBPyConnection, table: str, files: Iterable[str]) -> None:
         listed = list(files)
         if listed:
-            relation = con.read_parquet(listed, hive_partitioning=False, union_by_name=False)
+            # By name: files of the DynamoDB version's pipeline may lack `event_uid` (read
+            # as NULL, and then every such row counts).
+            relation = con.read_parquet(listed, hive_partitioning=False, union_by_name=True)
         else:
             relation = con.from_arrow(SCHEMAS[table].empty_table())
         relation.create_view(table)

@@ -3,7 +3,8 @@
 It is the fake of the unit tests and the reference the store adapters are checked against
 (the same rows must give the same answer from PostgreSQL, DuckDB and this). It is written
 for clarity, not speed: every query walks every row. Like the cold store it tolerates rows
-delivered twice (one copy per table and `event_uid` counts).
+delivered twice (one copy per table and `event_uid` counts), and counts every row without a
+uid (`MISSING_UID`, as the DynamoDB version wrote them) under its stand-in uid.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import attrs
 
+from analytics_core.legacy_uids import MISSING_UID, assign_legacy_uids
 from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.stats import (
     PAGEVIEW,
@@ -91,6 +93,8 @@ class InMemoryStatsReader:
         self._source = source
         self._events: dict[str, EventRow] = {}
         self._initial: dict[str, InitialEventRow] = {}
+        self._legacy_events: list[EventRow] = []
+        self._legacy_initial: list[InitialEventRow] = []
         self._lock = threading.Lock()
 
     @property
@@ -99,19 +103,41 @@ class InMemoryStatsReader:
         return self._source
 
     def add(self, events: Iterable[EventRow], initial_events: Iterable[InitialEventRow]) -> None:
-        """Store rows; a row whose `event_uid` is already in its table is a duplicate."""
+        """Store rows; a row whose `event_uid` is already in its table is a duplicate, and
+        every row without one (`MISSING_UID`) is an event of its own."""
         with self._lock:
             for event in events:
-                self._events.setdefault(event.event_uid, event)
+                if event.event_uid == MISSING_UID:
+                    self._legacy_events.append(event)
+                else:
+                    self._events.setdefault(event.event_uid, event)
             for initial in initial_events:
-                self._initial.setdefault(initial.event_uid, initial)
+                if initial.event_uid == MISSING_UID:
+                    self._legacy_initial.append(initial)
+                else:
+                    self._initial.setdefault(initial.event_uid, initial)
+
+    def rows(self) -> tuple[list[EventRow], list[InitialEventRow]]:
+        """Every stored row, one per event: rows without a uid get their stand-in uid
+        (`analytics_core.legacy_uids`)."""
+        with self._lock:
+            events = [*self._events.values(), *self._legacy_events]
+            initial = [*self._initial.values(), *self._legacy_initial]
+        return (
+            [r for r in assign_legacy_uids("events", events) if isinstance(r, EventRow)],
+            [
+                r
+                for r in assign_legacy_uids("initial_events", initial)
+                if isinstance(r, InitialEventRow)
+            ],
+        )
 
     def read(self, query: StatsQuery) -> StatsResult:
         """Answer `query` by the definitions."""
-        with self._lock:
-            sites = set(query.site_ids)
-            initial = [i for i in self._initial.values() if i.site_id in sites]
-            rows: list[Row] = [e for e in self._events.values() if e.site_id in sites]
+        sites = set(query.site_ids)
+        all_events, all_initial = self.rows()
+        initial = [i for i in all_initial if i.site_id in sites]
+        rows: list[Row] = [e for e in all_events if e.site_id in sites]
         rows += initial
         by_session: dict[SessionKey, list[Row]] = defaultdict(list)
         for row in rows:

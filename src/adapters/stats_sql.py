@@ -4,7 +4,9 @@ PostgreSQL.
 The statement implements the definitions of `analytics_core.stats` directly on `events` and
 `initial_events`: it reads the days the range needs (the day before for attribution, the day
 after for the last day's visits), keeps one copy per `event_uid` in the cold dialects (the
-cold store is at least once), attributes each event to its session's initial event, computes
+cold store is at least once) among the rows that have one (rows without, as the pipeline of
+the DynamoDB version wrote them, are events too: each counts, under a stand-in uid, see
+`_rows_of`), attributes each event to its session's initial event, computes
 each visit's pageviews and duration, filters, and aggregates totals, timeseries and breakdown
 in one pass with GROUPING SETS. User values only ever travel as parameters; identifiers come
 from the `Dimension` whitelist.
@@ -24,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from analytics_core.legacy_uids import LEGACY_UID_PREFIX, ORDINAL_DIGITS
 from analytics_core.stats import (
     PAGEVIEW,
     SESSION_DIMENSIONS,
@@ -122,18 +125,36 @@ def bind(template: str, values: Mapping[str, Any], dialect: Dialect) -> Statemen
 
 
 def _rows_of(table: str, columns: Sequence[str], where: str, dialect: Dialect) -> str:
-    """One table's rows for the query, one copy per event_uid in the cold dialects."""
+    """One table's rows for the query, one copy per event_uid in the cold dialects.
+
+    Rows without an event_uid all count. Each gets a stand-in uid that is unique within its
+    session's day (all the statement needs: visits are matched within a session and day):
+    the prefix and its place among that session-day's rows without a uid, ordered by their
+    content (timestamp, event, pathname, then the session's columns), the order in which
+    `analytics_core.legacy_uids` numbers them when they are copied into PostgreSQL, so that
+    ties broken by uid fall the same way in both stores.
+    """
     listed = ", ".join(columns)
     if not dialect.deduplicates:
         return f"SELECT {listed}\n    FROM {table}\n    WHERE {where}"  # noqa: S608  # whitelisted names
+    content = [c for c in columns if c not in ("event_uid", "site_id", "session_id", "dt")]
+    order = ", ".join(f"{column} ASC NULLS LAST" for column in content)
+    stand_in = (
+        f"coalesce(event_uid, '{LEGACY_UID_PREFIX}' || "
+        f"lpad(CAST(copy_no AS VARCHAR), {ORDINAL_DIGITS}, '0')) AS event_uid"
+    )
+    outer = ", ".join(stand_in if c == "event_uid" else c for c in columns)
     return (
-        f"SELECT {listed}\n    FROM (\n"  # noqa: S608  # whitelisted names, values as parameters
+        f"SELECT {outer}\n    FROM (\n"  # noqa: S608  # whitelisted names, values as parameters
         f"        SELECT {listed},\n"
-        f"            row_number() OVER (PARTITION BY event_uid) AS copy_no\n"
+        f"            row_number() OVER (\n"
+        f"                PARTITION BY event_uid, site_id, session_id, dt\n"
+        f"                ORDER BY {order}\n"
+        f"            ) AS copy_no\n"
         f"        FROM {table}\n"
         f"        WHERE {where}\n"
         f"    ) AS copies\n"
-        f"    WHERE copy_no = 1"
+        f"    WHERE copy_no = 1 OR event_uid IS NULL"
     )
 
 

@@ -1,22 +1,28 @@
 WITH initial_rows AS (
-    SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid, referer_domain, utm_source, utm_medium, utm_campaign, utm_content, utm_term, device, os, browser, country, region, city
+    SELECT site_id, session_id, "timestamp", dt, event, pathname, coalesce(event_uid, '~' || lpad(CAST(copy_no AS VARCHAR), 9, '0')) AS event_uid, referer_domain, utm_source, utm_medium, utm_campaign, utm_content, utm_term, device, os, browser, country, region, city
     FROM (
         SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid, referer_domain, utm_source, utm_medium, utm_campaign, utm_content, utm_term, device, os, browser, country, region, city,
-            row_number() OVER (PARTITION BY event_uid) AS copy_no
+            row_number() OVER (
+                PARTITION BY event_uid, site_id, session_id, dt
+                ORDER BY "timestamp" ASC NULLS LAST, event ASC NULLS LAST, pathname ASC NULLS LAST, referer_domain ASC NULLS LAST, utm_source ASC NULLS LAST, utm_medium ASC NULLS LAST, utm_campaign ASC NULLS LAST, utm_content ASC NULLS LAST, utm_term ASC NULLS LAST, device ASC NULLS LAST, os ASC NULLS LAST, browser ASC NULLS LAST, country ASC NULLS LAST, region ASC NULLS LAST, city ASC NULLS LAST
+            ) AS copy_no
         FROM initial_events
         WHERE site_id IN (?) AND dt BETWEEN ? AND ?
     ) AS copies
-    WHERE copy_no = 1
+    WHERE copy_no = 1 OR event_uid IS NULL
 ),
 event_rows AS (
-    SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid
+    SELECT site_id, session_id, "timestamp", dt, event, pathname, coalesce(event_uid, '~' || lpad(CAST(copy_no AS VARCHAR), 9, '0')) AS event_uid
     FROM (
         SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid,
-            row_number() OVER (PARTITION BY event_uid) AS copy_no
+            row_number() OVER (
+                PARTITION BY event_uid, site_id, session_id, dt
+                ORDER BY "timestamp" ASC NULLS LAST, event ASC NULLS LAST, pathname ASC NULLS LAST
+            ) AS copy_no
         FROM events
         WHERE site_id IN (?) AND dt BETWEEN ? AND ?
     ) AS copies
-    WHERE copy_no = 1
+    WHERE copy_no = 1 OR event_uid IS NULL
 ),
 all_rows AS (
     SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid, 0 AS is_initial
