@@ -11,24 +11,32 @@ handlers, wired by `bootstrap.build` with two local parts, the in-process Fireho
 (`adapters.local.firehose`) between collect and processIngest, and the HTTP adapter
 (`entrypoints.local.http_adapter`) in front of the API handlers. Closing it stops the HTTP
 server first, then delivers whatever the stream still buffers, then releases the database.
+
+The stream writes every record to a spool in `<data-dir>/ingest-spool` before collect answers
+202 (`adapters.local.spool`), so a crash or SIGKILL loses nothing: the next start sends again
+what was not delivered. `ANALYTICS_SERVE_TEST_HOLD_AFTER_BATCH=N` is a test hook: the N-th
+batch processIngest answered is held, before the spool marks it delivered, until the process is
+killed (tests use it to kill the stack in the middle of a delivery, deterministically).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from adapters.local.firehose import MIB, BatchReport, Buffering, LocalFirehoseStream, Retry
+from adapters.local.spool import Spool, SyncMode
 from adapters.postgres.embedded import EmbeddedPostgres
 from analytics_core.config import Env, Settings
 from entrypoints import bootstrap, logs
@@ -45,6 +53,8 @@ DEFAULT_PORT = 8000
 MAINTENANCE_EVERY_S = 3600.0
 FOLD_EVERY_S = 60.0  # as the deployment's fold schedule (queries fold their sites anyway)
 POOL_SIZE = 8
+HOLD_AFTER_BATCH_ENV = "ANALYTICS_SERVE_TEST_HOLD_AFTER_BATCH"
+HOLDING = "test hook: holding this batch before it is marked delivered"
 
 
 @attrs.frozen
@@ -67,6 +77,11 @@ class DataDir:
     def failures(self) -> Path:
         """Where the local stream backs up undeliverable batches (the S3 bucket's stand-in)."""
         return self.root / "firehose-failures"
+
+    @property
+    def spool(self) -> Path:
+        """The local stream's spool: records accepted and not yet delivered."""
+        return self.root / "ingest-spool"
 
 
 def local_environ(environ: Mapping[str, str], data_dir: Path) -> dict[str, str]:
@@ -161,13 +176,17 @@ class LocalStack:
         environ: Mapping[str, str] | None = None,
         buffering: Buffering | None = None,
         retry: Retry | None = None,
+        spool_sync: SyncMode | None = SyncMode.GROUP,
     ) -> None:
+        """`spool_sync` None keeps the stream in memory only (a crash loses what it buffers;
+        benchmarks compare against it)."""
         self.host = host
         self.port = port
         self.data = DataDir(data_dir)
         self._environ = dict(os.environ if environ is None else environ)
         self._buffering = buffering or Buffering(size_bytes=3 * MIB, interval_s=5.0)
         self._retry = retry or Retry(duration_s=10.0)
+        self._spool_sync = spool_sync
         self._exit = contextlib.ExitStack()
         self.server: LocalApiServer | None = None
         self.stream: LocalFirehoseStream | None = None
@@ -202,7 +221,12 @@ class LocalStack:
             stream_name=env.get(Env.INGEST_STREAM_NAME.value) or "IngestHttp",
             buffering=self._buffering,
             retry=self._retry,
-            on_batch=_log_batch,
+            on_batch=_batch_logger(env.get(HOLD_AFTER_BATCH_ENV)),
+            spool=(
+                Spool(self.data.spool, sync=self._spool_sync)
+                if self._spool_sync is not None
+                else None
+            ),
         )
         try:
             self.services = self._exit.enter_context(
@@ -337,6 +361,7 @@ class LocalStack:
                 f"  database  {describe_database(database_url)}",
                 f"  lake      {lake}",
                 f"  failures  {self.data.failures}",
+                f"  spool     {self.data.spool}" if self._spool_sync else "  spool     (off)",
                 "",
                 "Create a site:",
                 (
@@ -348,6 +373,23 @@ class LocalStack:
                 "Ctrl-C stops the stack after delivering the buffered events.",
             ]
         )
+
+
+def _batch_logger(hold_after: str | None) -> Callable[[BatchReport], None]:
+    """`_log_batch`, or with the test hook set, `_log_batch` that holds the N-th batch."""
+    if not (hold_after or "").strip():
+        return _log_batch
+    target = int(str(hold_after))
+    count = itertools.count(1)
+    never = threading.Event()
+
+    def log_and_hold(report: BatchReport) -> None:
+        _log_batch(report)
+        if next(count) == target:
+            logs.log_json(logger, HOLDING, requestId=report.request_id, records=report.records)
+            never.wait()  # until SIGKILL
+
+    return log_and_hold
 
 
 def _log_batch(report: BatchReport) -> None:
