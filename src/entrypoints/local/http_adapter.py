@@ -11,18 +11,30 @@ else base64-encoded with `isBase64Encoded`.
 Authentication is the local stack's only addition: `Authorization: Bearer dev:<sub>` becomes
 the JWT claims `{"sub": "<sub>"}` that API Gateway's authorizer would have verified. The Lambda
 handlers themselves never see or accept that token; in AWS the gateway answers 401 before them.
+
+Every answer is JSON in the APIs' error shape, the server's own too: malformed framing
+(`Content-Length` that is not one non-negative decimal number, both it and `Transfer-Encoding`,
+a bad chunk, a body shorter than announced) is 400, an unknown transfer coding 501, a request
+line over 64 KiB 414, too many or too long headers 431; the connection is then closed after the
+client's remaining input is read for a moment, so that the answer is not lost to a reset.
+A client's mistake or disconnect is never logged with a traceback. The listen backlog is 1,024
+connections (Python's default, 5, resets connections under a burst of parallel clients).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
+import socket
+import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import Message
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -34,6 +46,13 @@ from entrypoints.http import Event, LambdaHandler, error_response, json_response
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+LISTEN_BACKLOG = 1024
+IDLE_TIMEOUT_S = 60.0  # a connection that sends nothing for this long is closed
+LINGER_S = 1.0  # how long a rejected client's remaining input is read before closing
+LINGER_BYTES = 1024 * 1024
+MAX_TRAILER_LINES = 100
+_DECIMAL = re.compile(rb"[0-9]{1,19}")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(;[^\r\n]*)?\r?\n")
 DEV_TOKEN = re.compile(r"Bearer\s+dev:(?P<sub>\S+)\s*", re.IGNORECASE)
 _TEXT_TYPES = re.compile(
     r"^(text/.*|application/(json|.*\+json|javascript|x-www-form-urlencoded|xml|.*\+xml))$"
@@ -171,11 +190,16 @@ def reply_from(response: object) -> HttpReply:
     return HttpReply(status, headers, body)
 
 
+class BadFramingError(Exception):
+    """The request's body cannot be delimited: answered 400, connection closed."""
+
+
 class LocalApiServer(ThreadingHTTPServer):
     """A threaded HTTP server that dispatches each request to the mounted Lambda handler."""
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], mounts: Sequence[Mount]) -> None:
         super().__init__(address, _RequestHandler)
@@ -198,23 +222,71 @@ class LocalApiServer(ThreadingHTTPServer):
                     return reply_from(error_response(500, "internal_error", "internal error"))
         return reply_from(error_response(404, "not_found", "no such route"))
 
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002  # the base signature
+        """A connection that failed: a client that went away is not our error (no traceback);
+        anything else is logged as a bug, never printed to stderr by socketserver."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            logger.debug("connection ended by the client: %s", type(exc).__name__)
+            return
+        logger.error("request handling failed", exc_info=exc)
 
-def _read_chunked(stream: Any, limit: int) -> bytes | None:
-    """A chunked request body; None when it exceeds `limit`."""
+
+def content_length(values: Sequence[str]) -> int:
+    """The body length that `Content-Length` header values announce; `BadFramingError` unless
+    they are one non-negative decimal number (repeated identically at most)."""
+    found = {value.strip() for value in values}
+    if len(found) != 1:
+        raise BadFramingError("conflicting Content-Length headers")
+    text = found.pop().encode("ascii", "replace")
+    if not _DECIMAL.fullmatch(text):
+        raise BadFramingError("Content-Length must be a non-negative decimal number")
+    return int(text)
+
+
+def read_chunked(stream: Any, limit: int) -> bytes | None:
+    """A chunked request body; None when it exceeds `limit`; `BadFramingError` when a chunk
+    size line, a chunk's end or the trailers are malformed or the input ends early."""
     chunks: list[bytes] = []
     total = 0
     while True:
-        size_line = stream.readline(1024)
-        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        match = _CHUNK_SIZE.fullmatch(stream.readline(1024))
+        if match is None:
+            raise BadFramingError("malformed chunk size")
+        size = int(match[1], 16)
         if size == 0:
-            while stream.readline(1024) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return b"".join(chunks)
+            break
         total += size
         if total > limit:
             return None
-        chunks.append(stream.read(size))
-        stream.readline(1024)
+        chunk = stream.read(size)
+        if len(chunk) != size:
+            raise BadFramingError("the request body ended inside a chunk")
+        chunks.append(chunk)
+        if stream.readline(3) not in {b"\r\n", b"\n"}:
+            raise BadFramingError("a chunk is longer than its size")
+    for _ in range(MAX_TRAILER_LINES):
+        line = stream.readline(8192)
+        if line in {b"\r\n", b"\n"}:
+            return b"".join(chunks)
+        if not line.endswith(b"\n"):
+            raise BadFramingError("malformed trailers")
+    raise BadFramingError("too many trailers")
+
+
+def _error_body(status: int, message: str) -> bytes:
+    code = {
+        400: "invalid_request",
+        413: "too_large",
+        414: "uri_too_long",
+        431: "headers_too_large",
+    }.get(status)
+    if code is None:
+        try:
+            code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+        except ValueError:
+            code = "error"
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -222,32 +294,57 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "analytics-local"
     sys_version = ""
+    timeout = IDLE_TIMEOUT_S
+    _linger = False  # read the client's leftover input before closing (after a rejection)
+
+    def _read_body(self) -> bytes | None:
+        """The request body; None when it is too large; `BadFramingError` when malformed."""
+        headers: Message = self.headers
+        encodings = headers.get_all("Transfer-Encoding") or []
+        lengths = headers.get_all("Content-Length") or []
+        if encodings:
+            if lengths:
+                raise BadFramingError("both Content-Length and Transfer-Encoding")
+            if [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
+                raise NotImplementedError
+            return read_chunked(self.rfile, MAX_BODY_BYTES)
+        if not lengths:
+            return b""
+        length = content_length(lengths)
+        if length > MAX_BODY_BYTES:
+            return None
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            raise BadFramingError("the request body is shorter than its Content-Length")
+        return body
 
     def _handle(self) -> None:
         started = time.perf_counter()
-        headers: Message = self.headers
-        body = b""
-        if (headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            chunked = _read_chunked(self.rfile, MAX_BODY_BYTES)
-            if chunked is None:
-                self._send(reply_from(error_response(413, "too_large", "request too large")))
-                return
-            body = chunked
-        else:
-            length = int(headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self.close_connection = True
-                self._send(reply_from(error_response(413, "too_large", "request too large")))
-                return
-            body = self.rfile.read(length) if length > 0 else b""
-        event = build_event(
-            method=self.command,
-            target=self.path,
-            headers=[(k, v) for k, v in headers.items() if k.lower() != "transfer-encoding"],
-            body=body,
-            source_ip=self.client_address[0],
-            protocol=self.request_version,
-        )
+        try:
+            body = self._read_body()
+        except BadFramingError as exc:
+            self._reject(400, str(exc))
+            return
+        except NotImplementedError:
+            self._reject(501, "only the chunked transfer coding is supported")
+            return
+        if body is None:
+            self._reject(413, "request too large")
+            return
+        try:
+            event = build_event(
+                method=self.command,
+                target=self.path,
+                headers=[
+                    (k, v) for k, v in self.headers.items() if k.lower() != "transfer-encoding"
+                ],
+                body=body,
+                source_ip=self.client_address[0],
+                protocol=self.request_version,
+            )
+        except ValueError:  # urlsplit refuses the target (e.g. an unclosed IPv6 bracket)
+            self._reject(400, "malformed request target")
+            return
         reply = self.server.dispatch(event)
         self._send(reply)
         logger.debug(
@@ -265,9 +362,59 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 continue
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(reply.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and reply.body:
             self.wfile.write(reply.body)
+
+    def _reject(self, status: int, message: str) -> None:
+        """Answer a request that cannot be read on: JSON error, then close."""
+        self.close_connection = True
+        self._linger = True
+        self._send(
+            HttpReply(status, [("Content-Type", "application/json")], _error_body(status, message))
+        )
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:  # noqa: ARG002  # the base signature
+        """The base class's own errors (414, 431, 400 for a bad request line, 501 for an
+        unknown method) as JSON instead of HTML."""
+        self.close_connection = True
+        self._linger = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        body = _error_body(code, message or phrase)
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def finish(self) -> None:
+        """Flush; after a rejection, read what the client still sends for a moment before the
+        socket closes (closing with unread input resets the connection, and the client could
+        lose the answer)."""
+        try:
+            super().finish()
+            if self._linger:
+                self._discard_input()
+        except OSError:
+            pass  # the client is gone: nothing left to tell it
+
+    def _discard_input(self) -> None:
+        self.connection.shutdown(socket.SHUT_WR)
+        self.connection.settimeout(LINGER_S)
+        deadline = time.monotonic() + LINGER_S
+        received = 0
+        while received < LINGER_BYTES and time.monotonic() < deadline:
+            data = self.connection.recv(65536)
+            if not data:
+                return
+            received += len(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815
 
