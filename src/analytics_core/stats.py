@@ -27,6 +27,7 @@ say the same):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from analytics_core.ports import Clock, HotCoverage, SiteRepository, StatsReader
 
 MAX_RANGE_DAYS = 366
+EARLIEST_DATE = date(2000, 1, 1)
+"""No query reaches before this day (nor more than a year past today): every date the stores
+and their arithmetic meet stays far from `date.min` and `date.max`."""
 MAX_HOURLY_RANGE_DAYS = 31
 MAX_SITES = 20
 MAX_FILTERS = 10
@@ -161,9 +165,9 @@ class StatsQuery:
         return (self.end_date - self.start_date).days + 1
 
     @classmethod
-    def from_query_string(cls, params: Mapping[str, str]) -> StatsQuery:
+    def from_query_string(cls, params: Mapping[str, str], *, today: date) -> StatsQuery:
         """Parse `GET /api/query` parameters (the README's Query API section); every problem is
-        named.
+        named. Dates run from 2000-01-01 to a year after `today` (UTC).
 
         API Gateway joins a repeated parameter's values with commas, so `siteId=a&siteId=b`
         and `siteId=a,b` mean the same.
@@ -188,8 +192,9 @@ class StatsQuery:
         site_ids = field("siteId", _parse_site_ids, no_sites)
         if "siteId" not in params:
             problems["siteId"] = "required parameter"
-        start = field("startDate", _parse_date, None)
-        end = field("endDate", _parse_date, None)
+        parse_date = functools.partial(_parse_date, latest=_a_year_after(today))
+        start = field("startDate", parse_date, None)
+        end = field("endDate", parse_date, None)
         for name in ("startDate", "endDate"):
             if name not in params:
                 problems[name] = "required parameter"
@@ -261,13 +266,25 @@ def _parse_site_ids(raw: str) -> tuple[str, ...]:
     return tuple(ids)
 
 
-def _parse_date(raw: str) -> date:
+def _a_year_after(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def _parse_date(raw: str, *, latest: date) -> date:
     if not _DATE.fullmatch(raw):
         raise _ProblemError("must be a date YYYY-MM-DD")
     try:
-        return date.fromisoformat(raw)
+        parsed = date.fromisoformat(raw)
     except ValueError:
         raise _ProblemError("must be a date YYYY-MM-DD") from None
+    if not EARLIEST_DATE <= parsed <= latest:
+        raise _ProblemError(
+            f"must be a date from {EARLIEST_DATE.isoformat()} to {latest.isoformat()}"
+        )
+    return parsed
 
 
 def _parse_metrics(raw: str) -> tuple[Metric, ...]:

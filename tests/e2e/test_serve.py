@@ -71,7 +71,8 @@ def lake_counts(lake: Path, site_id: str) -> dict[str, int | float | None]:
             "startDate": today,
             "endDate": today,
             "metrics": "visitors,visits,pageviews,events",
-        }
+        },
+        today=datetime.now(UTC).date(),
     )
     counts = LocalStatsReader(lake).read(query).totals
     return {

@@ -27,11 +27,14 @@ from analytics_core.stats import (
 SITE = "01JDQ7ZK3M000000000000SA01"
 OTHER = "01JDQ7ZK3M000000000000SB02"
 BASE = {"siteId": SITE, "startDate": "2026-11-01", "endDate": "2026-11-30"}
+TODAY = date(2026, 11, 25)
 
 
 def parse(**changes: str | None) -> StatsQuery:
     params = {**BASE, **changes}
-    return StatsQuery.from_query_string({k: v for k, v in params.items() if v is not None})
+    return StatsQuery.from_query_string(
+        {k: v for k, v in params.items() if v is not None}, today=TODAY
+    )
 
 
 def problems(**changes: str | None) -> dict[str, str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from analytics_core.stats import (
     Counts,
@@ -100,7 +100,8 @@ def make_handler(services: Services) -> LambdaHandler:
 
     def query(request: ApiRequest) -> Response:
         owner = request.caller()
-        stats_query = StatsQuery.from_query_string(request.query)
+        today = clock().astimezone(UTC).date()
+        stats_query = StatsQuery.from_query_string(request.query, today=today)
         started = time.perf_counter()
         report = query_stats(
             stats_query,
