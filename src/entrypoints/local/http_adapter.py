@@ -355,7 +355,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             (time.perf_counter() - started) * 1000,
         )
 
+    def _no_http09(self) -> None:
+        """Answer with a status line and headers even when the request line had no version
+        or an unparsable one (the base class would then answer HTTP/0.9: a bare body)."""
+        if self.request_version not in {"HTTP/1.0", "HTTP/1.1"}:
+            self.request_version = "HTTP/1.0"
+
     def _send(self, reply: HttpReply) -> None:
+        self._no_http09()
         self.send_response(reply.status)
         for name, value in reply.headers:
             if name.lower() in {"content-length", "connection", "transfer-encoding"}:
@@ -381,6 +388,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         unknown method) as JSON instead of HTML."""
         self.close_connection = True
         self._linger = True
+        self._no_http09()
         try:
             phrase = HTTPStatus(code).phrase
         except ValueError:
