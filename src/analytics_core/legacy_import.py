@@ -404,7 +404,7 @@ def _domains(
     dropped, with why."""
     if isinstance(value, (set, frozenset)):
         # A string set has no order: sort for the same result on every run.
-        raw: list[object] = sorted(value, key=str)
+        raw: list[object] = sorted(value, key=lambda entry: (str(entry).lower(), str(entry)))
     elif isinstance(value, (list, tuple)):
         raw = list(value)
     else:
