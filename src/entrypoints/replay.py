@@ -3,9 +3,14 @@
 A failure object holds one JSON failure record per envelope (`attemptsMade`,
 `arrivalTimestamp`, `errorCode`, `errorMessage`, `attemptEndingTimestamp`, `rawData`,
 `subsequenceNumber`, `dataId`). Objects are read robustly: gzipped or not (by the magic bytes,
-not the name), records newline-separated or simply concatenated, decompression bounded. A record
-that cannot be read (bad JSON, no `rawData`, bad base64) is counted as unreadable and skipped;
-the object is still archived, so the record stays available for inspection.
+not the name), records newline-separated or simply concatenated, decompression bounded.
+
+Objects are isolated from each other: an object that cannot be read at all (corrupt gzip, not
+text), or holds a record that cannot be read (bad JSON, no `rawData`, bad base64, not a failure
+record), or whose records could not be processed, is counted as failed, named in the result and
+left where it is (its readable records are replayed all the same), and the run goes on with the
+next object. Only a failure of the stores (an `InfrastructureError`) stops the run: the next
+objects would fail the same way.
 
 The envelopes go through `ingest_records` (entrypoints/pipeline.py), the very function the
 processIngest endpoint runs, in chunks: storage is idempotent per event, so replaying a source
@@ -92,7 +97,7 @@ def iter_json_values(text: str) -> Iterator[object | None]:
             return
         try:
             value, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, too deep, a number too long
             yield None
             newline = text.find("\n", position)
             if newline < 0:
@@ -115,8 +120,11 @@ def _envelope(record: object) -> bytes | None:
 
 
 def parse_failure_object(data: bytes) -> ParsedObject:
-    """The envelopes of a failure object (see the module docstring for what is accepted)."""
+    """The envelopes of a failure object (see the module docstring for what is accepted);
+    `UnreadableObjectError` when the object as a whole cannot be read."""
     text = decompress(data).decode("utf-8", errors="replace")
+    if "\x00" in text:
+        raise UnreadableObjectError("binary data, not failure records")
     envelopes: list[bytes] = []
     unreadable = 0
     for value in iter_json_values(text):
@@ -153,7 +161,6 @@ class ReplayProgress:
 
 
 def _ingest_object(
-    store: FailureObjectStore,
     ingest: Ingest,
     obj: StoredObject,
     *,
@@ -161,18 +168,38 @@ def _ingest_object(
     chunk_size: int,
     tally: ReplayTally,
     watcher: ReplayProgress,
-) -> bool:
-    """Send one object's envelopes chunk by chunk; False when a chunk failed."""
+) -> None:
+    """Send one object's envelopes chunk by chunk. Raises `InfrastructureError` when the
+    stores fail, and `_ObjectFailedError` when the object's records could not be processed."""
     for index, chunk in enumerate(chunks(envelopes, chunk_size)):
         try:
             counts = ingest(chunk, chunk_request_id(obj, index))
-        except InfrastructureError as exc:
-            tally.objects_failed += 1
-            tally.errors.append(f"{store.location(obj.key)}: {exc.message}")
-            return False
+        except InfrastructureError:
+            raise
+        except Exception as exc:
+            # The pipeline isolates records, so this is a bug: the object stays for a later run.
+            raise _ObjectFailedError(
+                f"its records could not be processed ({type(exc).__name__})"
+            ) from exc
         tally.add_outcomes(counts)
         watcher.records_done(len(chunk))
-    return True
+
+
+class _ObjectFailedError(Exception):
+    """This object cannot be replayed now; the message says why."""
+
+
+def _failed(
+    store: FailureObjectStore,
+    obj: StoredObject,
+    reason: str,
+    *,
+    tally: ReplayTally,
+    watcher: ReplayProgress,
+) -> None:
+    tally.objects_failed += 1
+    tally.errors.append(f"{store.location(obj.key)}: {reason}")
+    watcher.object_finished(obj, "failed")
 
 
 def replay(
@@ -195,16 +222,13 @@ def replay(
     for obj in objects:
         try:
             parsed = parse_failure_object(store.read(obj.key))
-        except UnreadableObjectError as exc:
-            tally.objects_failed += 1
-            tally.errors.append(f"{store.location(obj.key)}: {exc}")
-            watcher.object_finished(obj, "failed")
-            continue
         except InfrastructureError as exc:
-            tally.objects_failed += 1
-            tally.errors.append(exc.message)
-            watcher.object_finished(obj, "failed")
+            _failed(store, obj, exc.message, tally=tally, watcher=watcher)
             break
+        except Exception as exc:  # noqa: BLE001  # an object's fault is the object's
+            reason = str(exc) if isinstance(exc, UnreadableObjectError) else type(exc).__name__
+            _failed(store, obj, f"unreadable: {reason}", tally=tally, watcher=watcher)
+            continue
         tally.records += len(parsed.envelopes)
         tally.unreadable += parsed.unreadable
         watcher.object_started(obj, len(parsed.envelopes))
@@ -212,17 +236,26 @@ def replay(
             watcher.records_done(len(parsed.envelopes))
             watcher.object_finished(obj, "dry-run")
             continue
-        if not _ingest_object(
-            store,
-            ingest,
-            obj,
-            envelopes=parsed.envelopes,
-            chunk_size=chunk_size,
-            tally=tally,
-            watcher=watcher,
-        ):
-            watcher.object_finished(obj, "failed")
+        try:
+            _ingest_object(
+                ingest,
+                obj,
+                envelopes=parsed.envelopes,
+                chunk_size=chunk_size,
+                tally=tally,
+                watcher=watcher,
+            )
+        except InfrastructureError as exc:
+            _failed(store, obj, exc.message, tally=tally, watcher=watcher)
             break  # the store is down: the next objects would fail the same way
+        except _ObjectFailedError as exc:
+            _failed(store, obj, str(exc), tally=tally, watcher=watcher)
+            continue
+        if parsed.unreadable:
+            # Its readable records are in; the rest stays for a person to look at.
+            reason = f"{parsed.unreadable} record(s) are not failure records"
+            _failed(store, obj, reason, tally=tally, watcher=watcher)
+            continue
         tally.objects_replayed += 1
         if keep:
             watcher.object_finished(obj, "kept")
