@@ -694,15 +694,16 @@ def import_legacy(
         batch_size,
         watcher,
     )
-    site_refusals = [*sites.refused, *site_duplicates]
-    account_refusals = [*accounts.refused, *account_duplicates]
+    # Sorted, so that the report reads the same whatever order the parallel scan found.
+    site_refusals = sorted([*sites.refused, *site_duplicates], key=lambda r: r.key)
+    account_refusals = sorted([*accounts.refused, *account_duplicates], key=lambda r: r.key)
     unknown = sites.unknown + accounts.unknown
     return ImportReport(
         dry_run=dry_run,
         sites=sites.counts(sites_written, len(site_refusals)),
         accounts=accounts.counts(accounts_written, len(account_refusals)),
         refused=(*site_refusals, *account_refusals),
-        dropped_domains=tuple(sites.dropped),
-        replaced=tuple(accounts.replaced),
+        dropped_domains=tuple(sorted(sites.dropped, key=lambda d: d.site_id)),
+        replaced=tuple(sorted(accounts.replaced, key=lambda r: r.key)),
         unknown_attributes=dict(sorted(unknown.items())),
     )
