@@ -96,7 +96,8 @@ class ApiRequest:
             raise InvalidRequestError("request body must be a JSON object")
         try:
             return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, and an
+            # integer of more than 4,300 digits, which Python refuses to convert
             raise InvalidRequestError("request body is not valid JSON") from None
 
 
