@@ -1,6 +1,7 @@
 """`analytics import-dynamodb` against DynamoDB (a moto server reached through
 `AWS_ENDPOINT_URL`, as boto3's defaults find it) and a real PostgreSQL: the issue's
-acceptance 1, and the DynamoDB adapter's paging and error translation."""
+acceptance 1; the contract both import targets (PostgreSQL and the in-memory fake) keep; and
+the DynamoDB adapter's paging, deserialisation and error translation."""
 
 from __future__ import annotations
 
@@ -20,8 +21,17 @@ from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
 from adapters.aws.dynamodb import DynamoDBLegacyTables
+from adapters.memory_legacy import InMemoryLegacyImportTarget
+from adapters.postgres.legacy_import import PostgresLegacyImportTarget
 from adapters.postgres.pool import Pool
 from analytics_core.errors import SourceUnavailableError
+from analytics_core.legacy_import import (
+    AccountRecord,
+    LegacyImportTarget,
+    SiteRecord,
+    WriteCounts,
+)
+from analytics_core.sites import ComplianceLevel, EmailNotifications
 from entrypoints.cli import app
 
 REGION = "eu-west-1"
@@ -557,6 +567,116 @@ def test_the_table_summary_names_what_was_refused(
     assert "site-not-a-ulid" in result.stdout
     assert "exa mple.com" in result.stdout
     assert "ownerSub missing" in result.stdout
+
+
+# ---------------------------------------------------------------- the targets' contract
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+SITE_A, SITE_B = "01JDQ7ZK3M0000000000000A01", "01JDQ7ZK3M0000000000000B02"
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def target(request: pytest.FixtureRequest, db: Pool) -> Iterator[LegacyImportTarget]:
+    """Each `LegacyImportTarget`: the in-memory fake and the PostgreSQL adapter."""
+    if request.param == "memory":
+        yield InMemoryLegacyImportTarget()
+    else:
+        yield PostgresLegacyImportTarget(db)
+
+
+def target_state(target: LegacyImportTarget, database_url: str) -> tuple[dict[str, Any], ...]:
+    """What the target holds, in one comparable form for both targets."""
+    if isinstance(target, InMemoryLegacyImportTarget):
+        sites = {
+            s.site_id: (
+                s.name,
+                list(s.domains),
+                s.plan,
+                s.request_allowance,
+                int(s.compliance_level),
+                s.created_at,
+                s.updated_at,
+            )
+            for s in target.sites.values()
+        }
+        accounts = {
+            a.cognito_sub: (a.email_notifications.value, a.created_at, a.updated_at)
+            for a in target.accounts.values()
+        }
+        return sites, accounts
+    sites = {key: row[2:] for key, row in stored_sites(database_url).items()}
+    accounts = {key: row[1:] for key, row in stored_accounts(database_url).items()}
+    return sites, accounts
+
+
+def site_record(site_id: str, **values: Any) -> SiteRecord:
+    """A record with no optional value unless given."""
+    defaults: dict[str, Any] = {
+        "owner_sub": "owner-1",
+        "name": "A",
+        "domains": ("a.example",),
+        "plan": None,
+        "request_allowance": None,
+        "compliance_level": None,
+        "created_at": None,
+        "updated_at": None,
+    }
+    return SiteRecord(site_id=site_id, **{**defaults, **values})
+
+
+def test_targets_create_update_or_leave_rows_alike(
+    target: LegacyImportTarget, database_url: str
+) -> None:
+    """Both targets create missing rows with the item's timestamps (else now) and the table's
+    defaults, update only for a later updatedAt keeping what the item leaves out, never touch
+    created_at on update, and count a dry run the same without writing."""
+    day = timedelta(days=1)
+    full = site_record(
+        SITE_A,
+        plan="pro",
+        request_allowance=5,
+        compliance_level=ComplianceLevel.REQUIRED,
+        created_at=NOW - 3 * day,
+        updated_at=NOW - 2 * day,
+    )
+    bare = site_record(SITE_B, name="B", domains=("b.example", "www.b.example"))
+    accounts = [
+        AccountRecord("sub-1", EmailNotifications.WEEKLY, None, NOW - 2 * day),
+        AccountRecord("sub-2", None, None, None),
+    ]
+
+    assert target.write_sites([full, bare], NOW, dry_run=True) == WriteCounts(2, 0, 0)
+    assert target.write_accounts(accounts, NOW, dry_run=True) == WriteCounts(2, 0, 0)
+    assert target_state(target, database_url) == ({}, {})
+
+    assert target.write_sites([full, bare], NOW, dry_run=False) == WriteCounts(2, 0, 0)
+    assert target.write_accounts(accounts, NOW, dry_run=False) == WriteCounts(2, 0, 0)
+    created = (
+        {
+            SITE_A: ("A", ["a.example"], "pro", 5, 0, NOW - 3 * day, NOW - 2 * day),
+            SITE_B: ("B", ["b.example", "www.b.example"], "free_tier", 10_000, 1, NOW, NOW),
+        },
+        {
+            "sub-1": ("weekly", NOW - 2 * day, NOW - 2 * day),
+            "sub-2": ("daily", NOW, NOW),
+        },
+    )
+    assert target_state(target, database_url) == created
+    assert target.write_sites([full, bare], NOW + day, dry_run=False) == WriteCounts(0, 0, 2)
+    assert target.write_accounts(accounts, NOW + day, dry_run=False) == WriteCounts(0, 0, 2)
+    assert target_state(target, database_url) == created
+
+    renamed = site_record(SITE_A, name="A2", domains=("a2.example",), updated_at=NOW - day)
+    older = site_record(SITE_B, name="B0", updated_at=NOW - day)  # the row says NOW
+    quiet = AccountRecord("sub-1", None, None, NOW - day)
+    assert target.write_sites([renamed, older], NOW, dry_run=True) == WriteCounts(0, 1, 1)
+    assert target_state(target, database_url) == created
+    assert target.write_sites([renamed, older], NOW, dry_run=False) == WriteCounts(0, 1, 1)
+    assert target.write_accounts([quiet], NOW, dry_run=False) == WriteCounts(0, 1, 0)
+    sites, accounts_now = target_state(target, database_url)
+    assert sites[SITE_A] == ("A2", ["a2.example"], "pro", 5, 0, NOW - 3 * day, NOW - day)
+    assert sites[SITE_B] == created[0][SITE_B]
+    assert accounts_now["sub-1"] == ("weekly", NOW - 2 * day, NOW - day)
 
 
 # ---------------------------------------------------------------- the adapter alone

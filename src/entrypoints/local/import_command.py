@@ -14,6 +14,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -42,6 +43,18 @@ class RichImportProgress:
     def advance(self, task: str, count: int) -> None:
         """Move the task's bar."""
         self.progress.advance(self.tasks[task], count)
+
+
+def progress_bar(console: Console, *, as_json: bool) -> Progress:
+    """Bars on `console` (stderr), drawn only on a terminal and never beside `--json`."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json or not console.is_terminal,
+    )
 
 
 def report_json(report: ImportReport) -> dict[str, Any]:
@@ -122,14 +135,7 @@ def import_dynamodb(
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
     """Import the DynamoDB version's sites and user preferences (ids kept; idempotent)."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=as_json or not err.is_terminal,
-    )
+    progress = progress_bar(err, as_json=as_json)
     try:
         tables = DynamoDBLegacyTables.from_environment()
         with (
