@@ -206,7 +206,7 @@ def test_concurrent_appends_share_one_fsync(spools: Callable[..., Spool]) -> Non
         nonlocal calls
         calls += 1
         if calls == 1:  # hold the first group open until every other writer has written
-            poll(lambda: holder["spool"].written == 32)
+            poll(lambda: holder["spool"].appended == 32)
         os.fsync(fd)
 
     spool = spools(fsync=slow_first_fsync)
@@ -217,7 +217,7 @@ def test_concurrent_appends_share_one_fsync(spools: Callable[..., Spool]) -> Non
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert spool.written == 32
+    assert spool.appended == 32
     assert spool.syncs == 2
     each = Spool(spool.folder.with_name("each"), sync=SyncMode.EACH)
     each.recover()

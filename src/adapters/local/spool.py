@@ -9,10 +9,12 @@ Every record gets the next sequence number and is framed as a 24-byte header, th
 `>IIQQ` = CRC-32, data length, sequence number, arrival time (epoch ms); the CRC covers the
 20 header bytes after it and the data. A record is durable once its segment is fsynced.
 
-- **Group commit.** `append` writes the frame under a lock (so the file order is the sequence
-  order), then waits until an fsync covers it. The first waiter becomes the leader and fsyncs
-  once for everything written so far; appends that arrive meanwhile wait for the next fsync,
-  which one of them leads. Concurrent requests thus share fsyncs; a lone request pays one.
+- **Group commit.** `append` numbers the record and queues its frame under a lock, then waits
+  until it is durable. The first waiter becomes the leader: it takes every queued frame, writes
+  them with one `write` (in number order) and fsyncs once; appends that arrive meanwhile queue
+  up for the next group, which one of them leads. Concurrent requests thus share a write and an
+  fsync; a lone request pays one of each. (`SyncMode.EACH`, one write and fsync per record, is
+  kept as the benchmarks' point of comparison.)
 - **Settled records.** The stream calls `settle` with the sequence numbers of a batch once
   processIngest answered 200 or the batch is in the failure folder. The checkpoint advances to
   the highest N such that every record up to N is settled (batches may settle out of order);
@@ -24,14 +26,17 @@ Every record gets the next sequence number and is framed as a 24-byte header, th
   old segment (each run writes a new one). Redelivering a record whose batch was stored but not
   yet checkpointed is harmless: the hot store skips an `event_uid` it already has.
 
-Writing or fsyncing failures raise `InfrastructureError` (the collect API answers 503). After a
-failed fsync the spool refuses every further append: the kernel may have dropped the dirty
-pages, and a later fsync could report success without them.
+A failed write raises `InfrastructureError` in every append of its group (the collect API
+answers 503); the partial frames are cut off, the next group starts a new segment and the
+checkpoint passes over the lost numbers. After a failed fsync the spool refuses every further
+append: the kernel may have dropped the dirty pages, and a later fsync could report success
+without them (what was written may still come back on the next start).
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 import json
 import logging
 import os
@@ -156,25 +161,32 @@ class Spool:
         self.sync = sync
         self._fsync = fsync  # injectable, so that tests can hold an fsync in progress
         self.syncs = 0  # fsyncs of segment data so far (group commit makes them fewer)
-        self._write_lock = threading.Lock()  # the file order is the sequence order
+        # Lock order: settle -> write -> file -> segments; the sync condition is taken alone
+        # or last.
+        self._write_lock = threading.Lock()  # numbering and the queue: file order = number order
+        self._file_lock = threading.Lock()  # the open segment: writes, fsyncs, rotation
+        self._segments_lock = threading.Lock()  # the list of segments
         self._sync_condition = threading.Condition()
         self._settle_lock = threading.Lock()
         self._segments: list[_Segment] = []  # oldest first; the last one may be open
+        self._queue: list[bytes] = []  # frames appended and not yet written (group commit)
         self._next_seq = 1
-        self._written = 0  # the highest sequence number written
-        self._durable = 0  # the highest sequence number covered by an fsync
-        self._syncing = False
+        self._appended = 0  # the highest sequence number handed out
+        self._durable = 0  # the highest sequence number written and covered by an fsync
+        self._syncing = False  # a leader is writing and fsyncing a group
         self._failure: str | None = None  # set by a failed fsync: appends are refused
+        self._lost: set[int] = set()  # numbers whose write failed (their appends raised)
+        self._lost_reason = ""
         self._settled_through = 0
         self._settled: set[int] = set()  # settled numbers above _settled_through
         self._opened = False
         self._closed = False
 
     @property
-    def written(self) -> int:
-        """The highest sequence number written (durable or not yet)."""
+    def appended(self) -> int:
+        """The highest sequence number handed out (durable or not yet)."""
         with self._write_lock:
-            return self._written
+            return self._appended
 
     @property
     def settled_through(self) -> int:
@@ -225,7 +237,7 @@ class Spool:
         pending.sort(key=lambda r: r.seq)
         self._settled_through = through
         self._next_seq = highest + 1
-        self._written = self._durable = highest
+        self._appended = self._durable = highest
         # Numbers between the checkpoint and the highest one that no segment holds any more
         # (a corrupt segment's tail) can never be delivered: count them as settled.
         present = {r.seq for r in pending}
@@ -251,56 +263,107 @@ class Spool:
 
     # Appending -------------------------------------------------------------------------------
     def append(self, data: bytes, arrival_ms: int) -> int:
-        """Write one record and return its sequence number once it is durable."""
+        """Spool one record; returns its sequence number once it is durable."""
         with self._write_lock:
             if not self._opened or self._closed:
                 raise InfrastructureError("the local stream's spool is not open")
             if self._failure is not None:
                 raise InfrastructureError(self._failure)
-            segment = self._writable_segment()
             seq = self._next_seq
-            assert segment.fd is not None  # noqa: S101  # _writable_segment opened it
-            try:
-                _write_all(segment.fd, frame(seq, arrival_ms, data))
-            except OSError as exc:
-                self._abandon(segment)
-                raise InfrastructureError(
-                    f"the local stream's spool cannot be written: {exc.strerror}"
-                ) from exc
-            segment.size += HEADER.size + len(data)
-            segment.last_seq = seq
             self._next_seq = seq + 1
-            self._written = seq
+            self._appended = seq
             if self.sync is SyncMode.EACH:
-                self._fsync_or_fail(segment.fd, seq)
+                with self._file_lock:
+                    self._write_group([frame(seq, arrival_ms, data)], seq)
                 return seq
+            self._queue.append(frame(seq, arrival_ms, data))
         self._wait_durable(seq)
         return seq
 
-    def _writable_segment(self) -> _Segment:
-        """The open segment, rotated when full; caller holds the write lock."""
+    def _wait_durable(self, seq: int) -> None:
+        """Return once an fsync covers `seq`, leading one if none is under way (group commit):
+        the leader writes every frame queued so far with one write and one fsync."""
+        with self._sync_condition:
+            while True:
+                if seq in self._lost:
+                    raise InfrastructureError(self._lost_reason)
+                if self._durable >= seq:
+                    return
+                if self._failure is not None:
+                    raise InfrastructureError(self._failure)
+                if not self._syncing:
+                    self._syncing = True
+                    break
+                self._sync_condition.wait()
+        try:
+            with self._write_lock:
+                frames, self._queue = self._queue, []
+                last = self._appended
+            with self._file_lock:
+                self._write_group(frames, last)
+        finally:
+            with self._sync_condition:
+                self._syncing = False
+                self._sync_condition.notify_all()
+
+    def _write_group(self, frames: list[bytes], last: int) -> None:
+        """Append `frames` (numbered up to `last`) to the open segment and fsync it; caller
+        holds the file lock. Raises `InfrastructureError` when they are not durable."""
+        if not frames:
+            return
+        first = last - len(frames) + 1
+        try:
+            segment = self._open_segment(first)
+        except OSError as exc:
+            self._lose(first, last, f"cannot create a segment: {exc.strerror}")
+            raise InfrastructureError(self._lost_reason) from exc
+        assert segment.fd is not None  # noqa: S101  # _open_segment opened it
+        data = b"".join(frames)
+        try:
+            _write_all(segment.fd, data)
+        except OSError as exc:
+            self._abandon(segment)
+            self._lose(first, last, f"cannot be written: {exc.strerror}")
+            raise InfrastructureError(self._lost_reason) from exc
+        segment.size += len(data)
+        with self._segments_lock:
+            segment.last_seq = last
+        try:
+            self._sync(segment.fd)
+        except OSError as exc:
+            self._fail(exc)
+            raise InfrastructureError(self._failure or "fsync failed") from exc
+        with self._sync_condition:
+            self._durable = max(self._durable, last)
+
+    def _open_segment(self, first: int) -> _Segment:
+        """The segment being written, rotated when full (every write to it was fsynced by
+        then); caller holds the file lock."""
+        if self._closed:
+            raise OSError(errno.EBADF, "the spool is closed")
         current = self._segments[-1] if self._segments else None
         if current is not None and current.fd is not None:
             if current.size < self.segment_bytes:
                 return current
-            self._fsync_or_fail(current.fd, self._written)  # nothing in it may stay unsynced
             os.close(current.fd)
-            current.fd = None
-        path = self.folder / _segment_name(self._next_seq)
+            with self._segments_lock:
+                current.fd = None
+        path = self.folder / _segment_name(first)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
             _write_all(fd, MAGIC)
             _fsync_folder(self.folder)  # the new name survives a power loss too
-        except OSError as exc:
-            raise InfrastructureError(
-                f"the local stream's spool cannot create a segment: {exc.strerror}"
-            ) from exc
-        segment = _Segment(path, self._next_seq, self._next_seq - 1, fd, len(MAGIC))
-        self._segments.append(segment)
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        segment = _Segment(path, first, first - 1, fd, len(MAGIC))
+        with self._segments_lock:
+            self._segments.append(segment)
         return segment
 
     def _abandon(self, segment: _Segment) -> None:
-        """After a failed write: cut the partial frame off and write the next record to a new
+        """After a failed write: cut the partial frames off and write the next group to a new
         segment, so that no torn frame ever sits before an acknowledged one."""
         assert segment.fd is not None  # noqa: S101  # only the open segment is written
         try:
@@ -312,63 +375,28 @@ class Spool:
         except OSError as exc:
             self._fail(exc)  # what it holds may not be on disk: refuse from now on
         os.close(segment.fd)
-        segment.fd = None
-        if segment.last_seq < segment.first_seq:  # nothing acknowledged in it
-            self._segments.remove(segment)
-            segment.path.unlink(missing_ok=True)
+        with self._segments_lock:
+            segment.fd = None
+            if segment.last_seq < segment.first_seq:  # nothing acknowledged in it
+                self._segments.remove(segment)
+                segment.path.unlink(missing_ok=True)
+
+    def _lose(self, first: int, last: int, reason: str) -> None:
+        """Records that could not be written: their appends fail (503), and the checkpoint
+        passes over their numbers."""
+        with self._sync_condition:
+            self._lost.update(range(first, last + 1))
+            self._lost_reason = f"the local stream's spool {reason}"
+        logger.error("spool: %d record(s) refused: %s", last - first + 1, reason)
 
     def _sync(self, fd: int) -> None:
         self.syncs += 1
         self._fsync(fd)
 
-    def _fsync_or_fail(self, fd: int, through: int) -> None:
-        try:
-            self._sync(fd)
-        except OSError as exc:
-            self._fail(exc)
-            raise InfrastructureError(self._failure or "fsync failed") from exc
-        with self._sync_condition:
-            self._durable = max(self._durable, through)
-
     def _fail(self, exc: OSError) -> None:
-        self._failure = f"the local stream's spool cannot be synced: {exc.strerror}"
+        with self._sync_condition:
+            self._failure = f"the local stream's spool cannot be synced: {exc.strerror}"
         logger.error("spool: fsync failed (%s); refusing further records", exc.strerror)
-
-    def _wait_durable(self, seq: int) -> None:
-        """Return once an fsync covers `seq`, leading one if none is under way (group commit)."""
-        with self._sync_condition:
-            while self._durable < seq:
-                if self._failure is not None:
-                    raise InfrastructureError(self._failure)
-                if not self._syncing:
-                    self._syncing = True
-                    break
-                self._sync_condition.wait()
-            else:
-                return
-        # The leader: one fsync for everything written so far.
-        try:
-            with self._write_lock:
-                target = self._written
-                segment = self._segments[-1] if self._segments else None
-                # A duplicate descriptor stays valid if the segment is rotated meanwhile;
-                # a closed segment was fsynced when it was closed (rotation, failed write).
-                fd = os.dup(segment.fd) if segment is not None and segment.fd is not None else None
-            if fd is not None:
-                try:
-                    self._sync(fd)
-                finally:
-                    os.close(fd)
-        except OSError as exc:
-            with self._sync_condition:
-                self._fail(exc)
-                self._syncing = False
-                self._sync_condition.notify_all()
-            raise InfrastructureError(self._failure or "fsync failed") from exc
-        with self._sync_condition:
-            self._durable = max(self._durable, target)
-            self._syncing = False
-            self._sync_condition.notify_all()
 
     # Settling --------------------------------------------------------------------------------
     def settle(self, seqs: Iterable[int]) -> None:
@@ -377,18 +405,26 @@ class Spool:
             self._settled.update(n for n in seqs if n > self._settled_through)
             self._advance()
 
+    def _settled_or_lost(self) -> set[int]:
+        """Numbers above the checkpoint that are settled, or lost to a failed write (those
+        were never acknowledged); caller holds the settle lock."""
+        with self._sync_condition:
+            lost = {n for n in self._lost if n > self._settled_through}
+        return self._settled | lost
+
     def _advance(self) -> None:
         """Move the checkpoint over settled numbers, write it, drop spent segments; caller
         holds the settle lock (or is `recover`)."""
+        done = self._settled_or_lost()
         through = self._settled_through
-        while through + 1 in self._settled:
+        while through + 1 in done:
             through += 1
-            self._settled.discard(through)
         if through == self._settled_through:
             return
         self._write_checkpoint(through)
         self._settled_through = through
-        with self._write_lock:
+        self._settled = {n for n in self._settled if n > through}
+        with self._segments_lock:
             spent = [s for s in self._segments if s.fd is None and s.last_seq <= through]
             for segment in spent:
                 self._segments.remove(segment)
@@ -416,7 +452,7 @@ class Spool:
     # Closing ---------------------------------------------------------------------------------
     def close(self) -> None:
         """Close the open segment; delete it when every record in it is settled."""
-        with self._settle_lock, self._write_lock:
+        with self._settle_lock, self._write_lock, self._file_lock, self._segments_lock:
             if self._closed:
                 return
             self._closed = True
@@ -436,4 +472,5 @@ class Spool:
     def pending(self) -> int:
         """Records written and not yet settled."""
         with self._settle_lock:
-            return self._written - self._settled_through - len(self._settled)
+            appended = self.appended
+            return appended - self._settled_through - len(self._settled_or_lost())
