@@ -65,6 +65,17 @@ def test_the_bars_follow_reading_and_writing() -> None:
     assert "writing accounts" in screen.file.getvalue()
 
 
+def test_an_underestimated_total_grows_with_the_bar() -> None:
+    """DynamoDB's item count is an estimate: a bar that passes it raises its total."""
+    with progress_bar(console(terminal=True), as_json=False) as progress:
+        watcher = RichImportProgress(progress)
+        watcher.start("reading T", 2)
+        watcher.advance("reading T", 3)
+        watcher.start("reading U", None)
+        watcher.advance("reading U", 4)
+    assert [(t.completed, t.total) for t in progress.tasks] == [(3, 3), (4, None)]
+
+
 def test_the_json_summary_has_the_contracts_shape() -> None:
     """--json prints exactly the keys the issue fixes, in camelCase."""
     tables = InMemoryLegacyTables({"SitesTable": SITES, "PreferencesTable": PREFERENCES})

@@ -72,14 +72,16 @@ class DynamoDBLegacyTables:
         return cls(client, segments)
 
     def describe(self, table: str) -> LegacyTableInfo:
-        """The table's key attributes and DynamoDB's item count (refreshed every ~6 hours)."""
+        """The table's key attributes and DynamoDB's item count (refreshed about every 6 hours,
+        so an estimate)."""
         try:
             description = self._client.describe_table(TableName=table)["Table"]
         except (ClientError, BotoCoreError) as exc:
             raise _translated(exc, table) from exc
         keys = tuple(part["AttributeName"] for part in description.get("KeySchema", []))
-        count = description.get("ItemCount")
-        return LegacyTableInfo(table, keys, None if count is None else int(count))
+        # 0 is also what a table written in the last hours says: no estimate rather than 0.
+        count = int(description.get("ItemCount") or 0)
+        return LegacyTableInfo(table, keys, count or None)
 
     def scan(self, table: str) -> Iterator[Sequence[Mapping[str, object]]]:
         """Every item, a page at a time, from `segments` parallel scans."""

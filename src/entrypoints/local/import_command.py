@@ -41,8 +41,12 @@ class RichImportProgress:
         self.tasks[task] = self.progress.add_task(task, total=total)
 
     def advance(self, task: str, count: int) -> None:
-        """Move the task's bar."""
-        self.progress.advance(self.tasks[task], count)
+        """Move the task's bar; a total that was an underestimate grows with it."""
+        task_id = self.tasks[task]
+        current = next(t for t in self.progress.tasks if t.id == task_id)
+        if current.total is not None and current.completed + count > current.total:
+            self.progress.update(task_id, total=current.completed + count)
+        self.progress.advance(task_id, count)
 
 
 def progress_bar(console: Console, *, as_json: bool) -> Progress:
