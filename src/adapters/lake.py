@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from adapters.migration_sql import (
+    counts_from_rows,
+    daily_counts_statement,
+    day_rows_statement,
+    row_from_values,
+)
 from adapters.stats_sql import Dialect, build_statement, result_from_rows
+from analytics_core.backfill import DayCounts
 from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, StoreUnavailableError
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow, Row
@@ -210,6 +217,81 @@ def lake_files(root: Path, table: str, first: date, last: date) -> list[str]:
     return files
 
 
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+    pa.date32(): "DATE",
+    pa.int32(): "INTEGER",
+}
+
+
+def register_table(con: duckdb.DuckDBPyConnection, table: str, files: Iterable[str]) -> None:
+    """Make `table` a view over `files` with exactly the table's columns: by name, so that
+    files of the DynamoDB version's pipeline, which lack `event_uid`, read it as NULL (and
+    then every such row counts)."""
+    listed = list(files)
+    if not listed:
+        con.from_arrow(SCHEMAS[table].empty_table()).create_view(table)
+        return
+    relation = con.read_parquet(listed, hive_partitioning=False, union_by_name=True)
+    present = set(relation.columns)
+    projection = ", ".join(
+        f'"{field.name}"'
+        if field.name in present
+        else f'CAST(NULL AS {_DUCKDB_TYPES[field.type]}) AS "{field.name}"'
+        for field in SCHEMAS[table]
+    )
+    relation.project(projection).create_view(table)
+
+
+class LocalLakeColdEvents:
+    """The `ColdEventSource` of the local stack: the lake's rows, read with DuckDB."""
+
+    def __init__(self, root: Path | str, *, fetch_rows: int = 10_000) -> None:
+        self.root = Path(root)
+        self._fetch_rows = fetch_rows
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalLakeColdEvents:
+        """A source reading `LOCAL_LAKE_DIR`."""
+        return cls(settings.require(Env.LOCAL_LAKE_DIR))
+
+    def _connect(self, tables: dict[str, list[str]]) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone = 'UTC'")
+        for table, files in tables.items():
+            register_table(con, table, files)
+        return con
+
+    def read_rows(self, table: str, day: date, site_ids: Collection[str] | None) -> Iterator[Row]:
+        """One copy of each event of `table` dated `day`, by site and session, streamed."""
+        statement = day_rows_statement(table, day, site_ids, Dialect.DUCKDB)
+        con = self._connect({table: lake_files(self.root, table, day, day)})
+        try:
+            cursor = con.execute(statement.sql, list(statement.parameters))
+            while batch := cursor.fetchmany(self._fetch_rows):
+                for values in batch:
+                    yield row_from_values(table, values)
+        except duckdb.Error as exc:
+            raise StoreUnavailableError(f"local lake read failed: {exc}") from exc
+        finally:
+            con.close()
+
+    def daily_counts(
+        self, first: date, last: date, site_ids: Collection[str] | None
+    ) -> dict[tuple[str, date], DayCounts]:
+        """Events and distinct sessions per site and day."""
+        statement = daily_counts_statement(first, last, site_ids, Dialect.DUCKDB)
+        con = self._connect({t: lake_files(self.root, t, first, last) for t in SCHEMAS})
+        try:
+            rows = con.execute(statement.sql, list(statement.parameters)).fetchall()
+        except duckdb.Error as exc:
+            raise StoreUnavailableError(f"local lake read failed: {exc}") from exc
+        finally:
+            con.close()
+        return counts_from_rows(rows)
+
+
 class LocalStatsReader:
     """Stats from the local lake with DuckDB, in the Athena statement's shape."""
 
@@ -223,16 +305,6 @@ class LocalStatsReader:
     def from_settings(cls, settings: Settings) -> LocalStatsReader:
         """A reader of `LOCAL_LAKE_DIR`."""
         return cls(settings.require(Env.LOCAL_LAKE_DIR))
-
-    def _register(self, con: duckdb.DuckDBPyConnection, table: str, files: Iterable[str]) -> None:
-        listed = list(files)
-        if listed:
-            # By name: files of the DynamoDB version's pipeline may lack `event_uid` (read
-            # as NULL, and then every such row counts).
-            relation = con.read_parquet(listed, hive_partitioning=False, union_by_name=True)
-        else:
-            relation = con.from_arrow(SCHEMAS[table].empty_table())
-        relation.create_view(table)
 
     def read(self, query: StatsQuery) -> StatsResult:
         """Answer `query` from the lake files of the days it needs."""
@@ -264,7 +336,7 @@ class LocalStatsReader:
             if self._threads is not None:
                 con.execute(f"SET threads = {int(self._threads)}")
             for table, files in listed.items():
-                self._register(con, table, files)
+                register_table(con, table, files)
             return con.execute(sql, list(parameters)).fetchall()
         finally:
             con.close()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import attrs
 
+from analytics_core.backfill import CopyCounts, DayCounts
 from analytics_core.legacy_uids import MISSING_UID, assign_legacy_uids
 from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.stats import (
@@ -132,6 +133,36 @@ class InMemoryStatsReader:
             ],
         )
 
+    def read_rows(self, table: str, day: date, site_ids: Collection[str] | None) -> Iterator[Row]:
+        """`ColdEventSource.read_rows`: one copy per uid, every row without one (still
+        without), by site and session."""
+        with self._lock:
+            if table == "events":
+                rows: list[Row] = [*self._events.values(), *self._legacy_events]
+            else:
+                rows = [*self._initial.values(), *self._legacy_initial]
+        chosen = [r for r in rows if r.dt == day and (site_ids is None or r.site_id in site_ids)]
+        return iter(sorted(chosen, key=lambda r: (r.site_id, r.session_id)))
+
+    def daily_counts(
+        self, first: date, last: date, site_ids: Collection[str] | None
+    ) -> dict[tuple[str, date], DayCounts]:
+        """Events and distinct sessions per site and day (`ColdEventSource.daily_counts`)."""
+        events: dict[tuple[str, date], int] = defaultdict(int)
+        sessions: dict[tuple[str, date], set[str]] = defaultdict(set)
+        all_events, all_initial = self.rows()
+        combined: list[Row] = [*all_events, *all_initial]
+        for row in combined:
+            if first <= row.dt <= last and (site_ids is None or row.site_id in site_ids):
+                events[row.site_id, row.dt] += 1
+                sessions[row.site_id, row.dt].add(row.session_id)
+        return {key: DayCounts(n, len(sessions[key])) for key, n in events.items()}
+
+    def contains(self, table: str, event_uid: str) -> bool:
+        """Whether `table` holds a row with this uid."""
+        with self._lock:
+            return event_uid in (self._events if table == "events" else self._initial)
+
     def read(self, query: StatsQuery) -> StatsResult:
         """Answer `query` by the definitions."""
         sites = set(query.site_ids)
@@ -182,3 +213,34 @@ class InMemoryStatsReader:
             timeseries=tuple(sorted((start, t.counts()) for start, t in buckets.items())),
             breakdown=tuple(breakdown[: query.limit]),
         )
+
+
+class InMemoryHotEventCopies:
+    """`HotEventCopies` over an in-memory reader standing for the hot store."""
+
+    def __init__(self, store: InMemoryStatsReader, sites: Callable[[], Collection[str]]) -> None:
+        self._store = store
+        self._sites = sites
+
+    def known_sites(self, site_ids: Collection[str] | None) -> set[str]:
+        """The registered sites, or those of `site_ids` that are."""
+        registered = set(self._sites())
+        return registered if site_ids is None else registered & set(site_ids)
+
+    def copy(self, table: str, rows: Sequence[Row], *, dry_run: bool = False) -> CopyCounts:
+        """Add the rows whose uid is new (the read model is the rows themselves here)."""
+        new: dict[str, Row] = {}
+        for row in rows:
+            if not self._store.contains(table, row.event_uid):
+                new.setdefault(row.event_uid, row)
+        if not dry_run:
+            events = [r for r in new.values() if isinstance(r, EventRow)]
+            initial = [r for r in new.values() if isinstance(r, InitialEventRow)]
+            self._store.add(events, initial)
+        return CopyCounts(inserted=len(new), present=len(rows) - len(new))
+
+    def daily_counts(
+        self, first: date, last: date, site_ids: Collection[str] | None
+    ) -> dict[tuple[str, date], DayCounts]:
+        """The store's counts."""
+        return self._store.daily_counts(first, last, site_ids)

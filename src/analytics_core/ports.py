@@ -7,11 +7,12 @@ fakes of the unit tests and pass the same contract tests as the real ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from analytics_core.backfill import CopyCounts, DayCounts
     from analytics_core.enrichment import UserAgentInfo
     from analytics_core.envelopes import Geo
     from analytics_core.failures import StoredObject
@@ -234,4 +235,44 @@ class HotCoverage(Protocol):
     def move_back(self, day: date) -> date | None:
         """Set the value to `day` when that is earlier than the current one, atomically
         (never later; None stays None); returns the value now."""
+        ...
+
+
+class ColdEventSource(Protocol):
+    """The cold store's rows, read back (Athena in AWS, the local lake with DuckDB): what
+    `backfill-hot` copies and `verify-migration` compares."""
+
+    def read_rows(self, table: str, day: date, site_ids: Collection[str] | None) -> Iterator[Row]:
+        """One copy of each event of `table` ("events" or "initial_events") dated `day`, of
+        `site_ids` (every site when None), ordered by site and session: one row per
+        `event_uid`, and every row without one, carrying `MISSING_UID`
+        (`analytics_core.legacy_uids`)."""
+        ...
+
+    def daily_counts(
+        self, first: date, last: date, site_ids: Collection[str] | None
+    ) -> Mapping[tuple[str, date], DayCounts]:
+        """Events (both tables, one per uid, every row without one) and distinct sessions per
+        site and day from `first` to `last`; site-days without rows are absent."""
+        ...
+
+
+class HotEventCopies(Protocol):
+    """The hot store's side of `backfill-hot` and `verify-migration`."""
+
+    def known_sites(self, site_ids: Collection[str] | None) -> set[str]:
+        """Those of `site_ids` (every registered site when None) that exist."""
+        ...
+
+    def copy(self, table: str, rows: Sequence[Row], *, dry_run: bool = False) -> CopyCounts:
+        """Insert the rows whose (`event_uid`, `dt`) is not stored yet, in one transaction
+        that also brings the read model up to date for their sites; returns how many were
+        inserted and how many were present. `dry_run` counts the same and changes nothing.
+        The rows' days must have partitions (else they land in the default one)."""
+        ...
+
+    def daily_counts(
+        self, first: date, last: date, site_ids: Collection[str] | None
+    ) -> Mapping[tuple[str, date], DayCounts]:
+        """As `ColdEventSource.daily_counts`, from the event tables."""
         ...

@@ -32,12 +32,14 @@ from analytics_core.ingest import IngestPorts
 from analytics_core.ports import (
     AccountRepository,
     Clock,
+    ColdEventSource,
     ColdForwarder,
     DailySalts,
     EventPartitions,
     EventStore,
     GeoLookup,
     HotCoverage,
+    HotEventCopies,
     IdGenerator,
     IngestStream,
     SiteConfigs,
@@ -287,6 +289,25 @@ class Services:
         from adapters.aws.athena import AthenaStatsReader  # noqa: PLC0415  # query only
 
         return AthenaStatsReader.from_settings(self.settings)
+
+    @cached_property
+    def cold_events(self) -> ColdEventSource:
+        """The cold store's rows read back (backfill-hot, verify-migration): the local lake
+        when LOCAL_LAKE_DIR is set, else Athena."""
+        if self.settings.local_lake_dir is not None:
+            from adapters.lake import LocalLakeColdEvents  # noqa: PLC0415  # DuckDB: local only
+
+            return LocalLakeColdEvents.from_settings(self.settings)
+        from adapters.aws.athena import AthenaColdEvents  # noqa: PLC0415  # operations only
+
+        return AthenaColdEvents.from_settings(self.settings)
+
+    @cached_property
+    def hot_copies(self) -> HotEventCopies:
+        """Copies of cold rows into the hot store, and its per-day counts."""
+        from adapters.postgres.backfill import PostgresHotEventCopies  # noqa: PLC0415
+
+        return PostgresHotEventCopies(self.pool)
 
     def close(self) -> None:
         """Release what was opened (the pool); for CLIs and tests, not Lambda."""

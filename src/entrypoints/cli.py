@@ -16,7 +16,7 @@ import typer
 from analytics_core.errors import AnalyticsError
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD
 from entrypoints import bootstrap, logs
-from entrypoints.local import import_command
+from entrypoints.local import import_command, migration_commands
 from entrypoints.local.commands import DataDirOption
 from entrypoints.local.commands import register as register_local_commands
 from entrypoints.local.stack import DEFAULT_DATA_DIR, local_services
@@ -103,6 +103,7 @@ def rebuild_stats(
 
 register_local_commands(app)
 import_command.register(app)
+migration_commands.register(app)
 
 
 def main() -> None:

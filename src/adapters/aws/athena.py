@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from datetime import date
 from typing import Any, cast
 
@@ -27,9 +27,17 @@ from pyathena.cursor import Cursor
 from pyathena.error import Error as AthenaError
 from pyathena.model import AthenaQueryExecution
 
-from adapters.stats_sql import Dialect, build_statement, result_from_rows
+from adapters.migration_sql import (
+    counts_from_rows,
+    daily_counts_statement,
+    day_rows_statement,
+    row_from_values,
+)
+from adapters.stats_sql import Dialect, Statement, build_statement, result_from_rows
+from analytics_core.backfill import DayCounts
 from analytics_core.config import Env, Settings
 from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
+from analytics_core.rows import Row
 from analytics_core.stats import StatsQuery, StatsResult
 
 logger = logging.getLogger(__name__)
@@ -135,3 +143,67 @@ class AthenaStatsReader:
             cursor.cancel()
         except AthenaError:  # best effort: the timeout is what the caller must hear about
             logger.warning("could not cancel Athena query %s", cursor.query_id, exc_info=True)
+
+
+class AthenaColdEvents:
+    """The `ColdEventSource` in AWS: the Iceberg tables' rows through Athena, for
+    `backfill-hot` and `verify-migration` (operator commands: no deadline but Athena's own).
+
+    Rows are read page by page as the caller consumes them (GetQueryResults, 1,000 rows a
+    call); a failed or cancelled query becomes `StoreUnavailableError`."""
+
+    def __init__(
+        self, connection: Connection[Any], *, work_group: str, output_location: str
+    ) -> None:
+        self._connection = connection
+        self._work_group = work_group
+        self._output_location = output_location
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, poll_interval_s: float = POLL_INTERVAL_S
+    ) -> AthenaColdEvents:
+        """A source for ATHENA_WORKGROUP, ATHENA_DATABASE and ATHENA_OUTPUT_LOCATION."""
+        work_group = settings.require(Env.ATHENA_WORKGROUP)
+        database = settings.require(Env.ATHENA_DATABASE)
+        output_location = settings.require(Env.ATHENA_OUTPUT_LOCATION)
+        connection = pyathena.connect(
+            work_group=work_group,
+            schema_name=database,
+            s3_staging_dir=output_location,
+            poll_interval=poll_interval_s,
+            kill_on_interrupt=True,
+        )
+        return cls(connection, work_group=work_group, output_location=output_location)
+
+    def _rows(self, statement: Statement) -> Iterator[tuple[Any, ...]]:
+        cursor: Cursor = self._connection.cursor()
+        try:
+            cursor.execute(
+                statement.sql,
+                [athena_literal(value) for value in statement.parameters],
+                paramstyle="qmark",
+                work_group=self._work_group,
+                s3_staging_dir=self._output_location,
+            )
+            while page := cursor.fetchmany(1000):
+                yield from cast("list[tuple[Any, ...]]", page)
+        except AthenaError as exc:
+            raise StoreUnavailableError(
+                f"Athena query {cursor.query_id or '(not started)'} did not succeed: {exc}"
+            ) from exc
+        finally:
+            cursor.close()
+
+    def read_rows(self, table: str, day: date, site_ids: Collection[str] | None) -> Iterator[Row]:
+        """One copy of each event of `table` dated `day`, by site and session."""
+        statement = day_rows_statement(table, day, site_ids, Dialect.TRINO)
+        for values in self._rows(statement):
+            yield row_from_values(table, values)
+
+    def daily_counts(
+        self, first: date, last: date, site_ids: Collection[str] | None
+    ) -> dict[tuple[str, date], DayCounts]:
+        """Events and distinct sessions per site and day."""
+        statement = daily_counts_statement(first, last, site_ids, Dialect.TRINO)
+        return counts_from_rows(self._rows(statement))

@@ -1,0 +1,218 @@
+"""Moving to the hot store what only the cold store holds, and checking that both agree.
+
+`backfill_hot` (`analytics backfill-hot`) copies the events dated in the last N UTC days from
+the cold store into the hot one. It works a day at a time, newest first, in batches of whole
+sessions: each batch is inserted in one transaction that skips the rows already stored (by
+`event_uid` and day) and brings the read model up to date for the batch's sites, and after a
+day is complete the hot coverage moves back to it (never forward). So an interrupted run
+leaves the hot store complete from its coverage day on, and a rerun completes the copy while
+inserting nothing twice. Rows without a uid (the DynamoDB version's) get their deterministic
+one (`analytics_core.legacy_uids`), the same on every run.
+
+`verify_migration` (`analytics verify-migration`) compares events and visitors per site and UTC
+day, over the last N days that the hot store covers, between the two stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from datetime import UTC, date, timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+
+from analytics_core.legacy_uids import assign_legacy_uids
+from analytics_core.rows import Row
+
+if TYPE_CHECKING:
+    from analytics_core.ports import (
+        Clock,
+        ColdEventSource,
+        EventPartitions,
+        HotCoverage,
+        HotEventCopies,
+    )
+
+TABLES = ("events", "initial_events")
+DEFAULT_BATCH_ROWS = 5_000
+
+
+@attrs.frozen
+class DayCounts:
+    """What `verify-migration` compares for one site and day."""
+
+    events: int = 0
+    visitors: int = 0
+
+
+@attrs.frozen
+class CopyCounts:
+    """What one batch of copied rows did."""
+
+    inserted: int = 0
+    present: int = 0
+
+
+@attrs.frozen
+class BackfillReport:
+    """What `backfill_hot` did: its days (first, last), rows read from the cold store and
+    inserted or found present in the hot one, the sites they belong to, rows skipped because
+    their site is not registered in the hot store, and the hot coverage after the run."""
+
+    first: date
+    last: date
+    read: int
+    inserted: int
+    present: int
+    sites: int
+    skipped: int
+    unknown_sites: tuple[str, ...]
+    hot_since: date | None
+    dry_run: bool
+
+
+BackfillProgress = Callable[[date, int], None]
+"""Called with a day and the rows of it just handled (0 when the day starts)."""
+
+
+def last_days(today: date, days: int) -> list[date]:
+    """The last `days` UTC days up to `today`, newest first."""
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    return [today - timedelta(days=n) for n in range(days)]
+
+
+def _session_batches(rows: Iterable[Row], table: str, batch_rows: int) -> Iterator[list[Row]]:
+    """Rows ordered by site and session, in batches of whole sessions (about `batch_rows`
+    rows), each with its uid-less rows given their deterministic uids."""
+    batch: list[Row] = []
+    session: list[Row] = []
+    key: tuple[str, str] | None = None
+    for row in rows:
+        if (row.site_id, row.session_id) != key:
+            batch += assign_legacy_uids(table, session)
+            session = []
+            key = (row.site_id, row.session_id)
+            if len(batch) >= batch_rows:
+                yield batch
+                batch = []
+        session.append(row)
+    batch += assign_legacy_uids(table, session)
+    if batch:
+        yield batch
+
+
+def backfill_hot(
+    *,
+    cold: ColdEventSource,
+    hot: HotEventCopies,
+    partitions: EventPartitions,
+    coverage: HotCoverage,
+    clock: Clock,
+    days: int,
+    site_ids: Sequence[str] | None = None,
+    dry_run: bool = False,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: BackfillProgress | None = None,
+) -> BackfillReport:
+    """Copy the events of the last `days` UTC days from `cold` to `hot` (see the module
+    docstring). Rows of sites the hot store does not know are skipped and counted."""
+    today = clock().astimezone(UTC).date()
+    wanted = last_days(today, days)
+    known = hot.known_sites(site_ids)
+    selected: Collection[str] | None = None if site_ids is None else sorted(known)
+    read = inserted = present = skipped = 0
+    sites: set[str] = set()
+    unknown: set[str] = set()
+    existing = partitions.existing_days()
+    since = coverage.since()
+    for day in wanted:
+        if progress is not None:
+            progress(day, 0)
+        if not dry_run and day not in existing:
+            partitions.create_day(day)
+        for table in TABLES if selected is None or selected else ():
+            rows = cold.read_rows(table, day, selected)
+            for batch in _session_batches(rows, table, batch_rows):
+                ours = [row for row in batch if row.site_id in known]
+                unknown.update(row.site_id for row in batch if row.site_id not in known)
+                skipped += len(batch) - len(ours)
+                read += len(ours)
+                sites.update(row.site_id for row in ours)
+                if ours:
+                    counts = hot.copy(table, ours, dry_run=dry_run)
+                    inserted += counts.inserted
+                    present += counts.present
+                if progress is not None:
+                    progress(day, len(batch))
+        if not dry_run:
+            since = coverage.move_back(day)
+    if dry_run and since is not None:
+        since = min(since, wanted[-1])
+    return BackfillReport(
+        first=wanted[-1],
+        last=wanted[0],
+        read=read,
+        inserted=inserted,
+        present=present,
+        sites=len(sites),
+        skipped=skipped,
+        unknown_sites=tuple(sorted(unknown)),
+        hot_since=since,
+        dry_run=dry_run,
+    )
+
+
+@attrs.frozen
+class Mismatch:
+    """A site and day whose counts differ between the stores."""
+
+    site_id: str
+    day: date
+    hot: DayCounts
+    cold: DayCounts
+
+
+@attrs.frozen
+class VerificationReport:
+    """What `verify_migration` compared (days, sites) and where the stores differ."""
+
+    days: tuple[date, ...]
+    sites: int
+    mismatches: tuple[Mismatch, ...]
+
+
+def covered_days(today: date, days: int, since: date | None) -> list[date]:
+    """Of the last `days` UTC days, oldest first, those the hot store covers (on or after
+    `since`)."""
+    return [day for day in reversed(last_days(today, days)) if since is None or day >= since]
+
+
+def verify_migration(
+    *,
+    cold: ColdEventSource,
+    hot: HotEventCopies,
+    coverage: HotCoverage,
+    clock: Clock,
+    days: int,
+    site_ids: Sequence[str] | None = None,
+) -> VerificationReport:
+    """Compare events and visitors per site and day of the last `days` days that the hot
+    store covers, for `site_ids` (every registered site when None)."""
+    today = clock().astimezone(UTC).date()
+    compared = covered_days(today, days, coverage.since())
+    known = hot.known_sites(site_ids)
+    sites = sorted(set(site_ids)) if site_ids is not None else sorted(known)
+    if not compared or not sites:
+        return VerificationReport(tuple(compared), len(sites), ())
+    selected = None if site_ids is None else sites
+    hot_counts = hot.daily_counts(compared[0], compared[-1], selected)
+    cold_counts = cold.daily_counts(compared[0], compared[-1], selected)
+    wanted = set(sites)
+    mismatches = []
+    for site, day in sorted(set(hot_counts) | set(cold_counts)):
+        hot_day = hot_counts.get((site, day), DayCounts())
+        cold_day = cold_counts.get((site, day), DayCounts())
+        if site in wanted and hot_day != cold_day:
+            mismatches.append(Mismatch(site, day, hot_day, cold_day))
+    return VerificationReport(tuple(compared), len(sites), tuple(mismatches))
