@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -36,7 +36,7 @@ import attrs
 
 from analytics_core.domains import DomainError, normalise_domain
 from analytics_core.ids import is_ulid
-from analytics_core.ports import Clock
+from analytics_core.ports import Clock, LegacyImportTarget, LegacyTables
 from analytics_core.sites import MAX_DOMAINS, ComplianceLevel, EmailNotifications
 
 DEFAULT_BATCH_SIZE = 500
@@ -227,38 +227,7 @@ class ImportReport:
         return not self.refused
 
 
-# ---------------------------------------------------------------- ports of this use case
-
-
-class LegacyTables(Protocol):
-    """The old system's DynamoDB tables, read whole (DynamoDB in AWS, dicts in tests)."""
-
-    def describe(self, table: str) -> LegacyTableInfo:
-        """The table's key attributes and approximate size; `SourceUnavailableError` when it
-        is missing or may not be read."""
-        ...
-
-    def scan(self, table: str) -> Iterator[Sequence[Mapping[str, object]]]:
-        """Every item of the table, deserialised, a page at a time (in no particular order);
-        `SourceUnavailableError` as for `describe`."""
-        ...
-
-
-class LegacyImportTarget(Protocol):
-    """Where imported records go: `sites` and `accounts`, with `write_outcome`'s rule."""
-
-    def write_sites(
-        self, records: Sequence[SiteRecord], now: datetime, *, dry_run: bool
-    ) -> WriteCounts:
-        """Create missing sites (timestamps from `record_timestamps`), update those whose
-        item is newer, leave the rest; with `dry_run`, only count. Keys are unique."""
-        ...
-
-    def write_accounts(
-        self, records: Sequence[AccountRecord], now: datetime, *, dry_run: bool
-    ) -> WriteCounts:
-        """The same for accounts."""
-        ...
+# ---------------------------------------------------------------- progress
 
 
 class ImportProgress(Protocol):

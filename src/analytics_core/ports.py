@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from analytics_core.envelopes import Geo
     from analytics_core.failures import StoredObject
     from analytics_core.ingest import Outcome, OutcomeTally, SiteConfig
+    from analytics_core.legacy_import import (
+        AccountRecord,
+        LegacyTableInfo,
+        SiteRecord,
+        WriteCounts,
+    )
     from analytics_core.rows import Row
     from analytics_core.sites import Account, NewSite, Site
     from analytics_core.stats import StatsQuery, StatsResult
@@ -275,4 +281,37 @@ class HotEventCopies(Protocol):
         self, first: date, last: date, site_ids: Collection[str] | None
     ) -> Mapping[tuple[str, date], DayCounts]:
         """As `ColdEventSource.daily_counts`, from the event tables."""
+        ...
+
+
+class LegacyTables(Protocol):
+    """The DynamoDB version's tables, read whole by `import-dynamodb` (DynamoDB in AWS, lists
+    of items in tests)."""
+
+    def describe(self, table: str) -> LegacyTableInfo:
+        """The table's key attributes and approximate size; `SourceUnavailableError` when it
+        is missing or may not be read."""
+        ...
+
+    def scan(self, table: str) -> Iterator[Sequence[Mapping[str, object]]]:
+        """Every item of the table, deserialised, a page at a time (in no particular order);
+        `SourceUnavailableError` as for `describe`."""
+        ...
+
+
+class LegacyImportTarget(Protocol):
+    """Where `import-dynamodb` writes: `sites` and `accounts`, by the rule of
+    `legacy_import.write_outcome`."""
+
+    def write_sites(
+        self, records: Sequence[SiteRecord], now: datetime, *, dry_run: bool
+    ) -> WriteCounts:
+        """Create missing sites (timestamps from `record_timestamps`), update those whose
+        item is newer, leave the rest; with `dry_run`, only count. Keys are unique."""
+        ...
+
+    def write_accounts(
+        self, records: Sequence[AccountRecord], now: datetime, *, dry_run: bool
+    ) -> WriteCounts:
+        """The same for accounts."""
         ...

@@ -25,12 +25,8 @@ from adapters.memory_legacy import InMemoryLegacyImportTarget
 from adapters.postgres.legacy_import import PostgresLegacyImportTarget
 from adapters.postgres.pool import Pool
 from analytics_core.errors import SourceUnavailableError
-from analytics_core.legacy_import import (
-    AccountRecord,
-    LegacyImportTarget,
-    SiteRecord,
-    WriteCounts,
-)
+from analytics_core.legacy_import import AccountRecord, SiteRecord, WriteCounts
+from analytics_core.ports import LegacyImportTarget
 from analytics_core.sites import ComplianceLevel, EmailNotifications
 from entrypoints.cli import app
 
