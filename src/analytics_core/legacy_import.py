@@ -10,7 +10,7 @@ What a refusal is, and what is repaired instead:
 - refused: a site id that is not a ULID, a missing owner, name or user id, no domain that the
   new rules accept, a value of a known attribute that cannot mean anything (a compliance level
   of "sometimes", a timestamp that does not parse, a negative allowance), a text PostgreSQL
-  cannot store (NUL), and every item after the first that maps to the same key;
+  cannot store (NUL), and, of items mapping to the same key, all but the one changed last;
 - dropped and reported: each domain the new rules refuse (the site keeps the others);
 - replaced and reported: an unknown `emailNotifications` value becomes `daily`;
 - ignored and counted by name: unknown attributes (`theme` is known, and dropped).
@@ -286,9 +286,16 @@ def _lookup(item: Mapping[str, object], names: Sequence[str]) -> tuple[str, obje
         return None
     first_name, first_value = found[0]
     for name, value in found[1:]:
-        if value != first_value:
+        if not _same(value, first_value):
             raise _ItemValueError(f"{first_name} and {name} differ")
     return first_name, first_value
+
+
+def _same(one: object, other: object) -> bool:
+    try:
+        return one == other
+    except ArithmeticError:  # a signalling NaN refuses to be compared
+        return False
 
 
 def _text(name: str, value: object) -> str:

@@ -265,7 +265,9 @@ _VALUES = st.recursive(
     | st.decimals(allow_nan=True, allow_infinity=True)
     | st.integers()
     | st.binary(max_size=8)
-    | st.sampled_from(["yes", "maybe", "no", "weekly", "2024-01-02T03:04:05Z", SITE_ID]),
+    | st.sampled_from(
+        ["yes", "maybe", "no", "weekly", "2024-01-02T03:04:05Z", SITE_ID, Decimal("sNaN")]
+    ),
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.frozensets(st.text(max_size=20), max_size=4)
