@@ -68,21 +68,50 @@ def poll(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.005)
 
 
+def crash(spool: Spool) -> None:
+    """What the process's death does to a spool: its descriptors (and so its lock) are gone,
+    nothing else happens (no fsync, no settling, no deletion)."""
+    for segment in spool._segments:
+        if segment.fd is not None:
+            os.close(segment.fd)
+            segment.fd = None
+    if spool._lock_fd is not None:
+        os.close(spool._lock_fd)
+        spool._lock_fd = None
+    spool._closed = True
+
+
 @pytest.fixture
 def spools(tmp_path: Path) -> Iterator[Callable[..., Spool]]:
-    """Spools on one folder; every one made is closed after the test (a "crash" is simply a
-    spool that is neither settled nor closed before the next one recovers)."""
+    """Spools on one folder: making a new one crashes the previous one first (see `crash`);
+    the last one is closed after the test."""
     made: list[Spool] = []
 
     def make(**kwargs: object) -> Spool:
+        if made and made[-1]._opened and not made[-1]._closed:
+            crash(made[-1])
         spool = Spool(tmp_path / "spool", **kwargs)  # type: ignore[arg-type]
         made.append(spool)
         return spool
 
     yield make
     for spool in made:
-        if spool._opened:
+        if spool._opened and not spool._closed:
             spool.close()
+
+
+def test_a_second_process_cannot_open_the_same_spool(spools: Callable[..., Spool]) -> None:
+    """While one spool holds the folder, another one on it refuses to open, naming why; once
+    the first is closed, it opens."""
+    first = spools()
+    first.recover()
+    first.append(envelope(0), 0)
+    second = Spool(first.folder)
+    with pytest.raises(InfrastructureError, match="another process is using the spool"):
+        second.recover()
+    first.close()
+    assert [r.seq for r in second.recover()] == [1]
+    second.close()
 
 
 def segments(folder: Path) -> list[Path]:

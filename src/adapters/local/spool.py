@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -57,6 +58,7 @@ HEADER = struct.Struct(">IIQQ")  # crc32, length, sequence, arrival ms
 MAX_FRAME_DATA = 16 * 1024 * 1024  # far above a Firehose record (1,000 KiB): a corrupt length
 SEGMENT_SUFFIX = ".seg"
 CHECKPOINT = "checkpoint"
+LOCK = "lock"
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
 
@@ -180,6 +182,7 @@ class Spool:
         self._settled_through = 0
         self._settled: set[int] = set()  # settled numbers above _settled_through
         self._opened = False
+        self._lock_fd: int | None = None  # an exclusive flock: one process per spool
         self._closed = False
 
     @property
@@ -200,6 +203,7 @@ class Spool:
         if self._opened:
             raise InfrastructureError("the spool is already open")
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock()
         through = self._read_checkpoint()
         pending: list[SpooledRecord] = []
         highest = through
@@ -247,6 +251,21 @@ class Spool:
         if pending:
             logger.info("spool: %d undelivered record(s) recovered", len(pending))
         return pending
+
+    def _lock(self) -> None:
+        """Take the folder for this process (the kernel releases it when the process dies,
+        SIGKILL included): a second stack on the same data folder would resend, and delete,
+        the segments the first one is still writing."""
+        fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise InfrastructureError(
+                f"another process is using the spool in {self.folder} (is a second "
+                "`analytics serve` running on this data folder?)"
+            ) from exc
+        self._lock_fd = fd
 
     def _read_checkpoint(self) -> int:
         path = self.folder / CHECKPOINT
@@ -468,6 +487,9 @@ class Spool:
                 if segment.last_seq <= self._settled_through:
                     self._segments.remove(segment)
                     segment.path.unlink(missing_ok=True)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
 
     def pending(self) -> int:
         """Records written and not yet settled."""
