@@ -107,3 +107,81 @@ def synthesis(
     seconds = time.perf_counter() - started
     template = Template.from_stack(stack)
     return Synthesis(app, stack, template, template.to_json(), outdir, seconds)
+
+
+# Stacks of the multi-stack app: two with defaults but their names, and a variant with every
+# optional feature switched the other way (WAF on, reader, given Glue database, pinned origin
+# secret version, smaller ingest reservation, no deletion protection).
+TWIN_STACKS = ("AnalyticsProd", "AnalyticsStaging")
+VARIANT_STACK = "AnalyticsVariant"
+VARIANT_CONTEXT: dict[str, Any] = {
+    "stack_name": VARIANT_STACK,
+    "ingest_waf": True,
+    "ingest_waf_rate_limit": 500,
+    "ingest_reserved_concurrency": 25,
+    "db_reader": True,
+    "db_deletion_protection": False,
+    "glue_database": "variant_lake",
+    "origin_secret_version_id": "0123abcd-4567-89ef-0123-456789abcdef",
+}
+
+
+@dataclass(frozen=True)
+class MultiStackSynthesis:
+    """One app holding the twin stacks and the variant, synthesised once."""
+
+    app: Any
+    stacks: dict[str, Any]
+    templates: dict[str, dict[str, Any]]
+    outdir: Path
+
+    def template_path(self, stack_name: str) -> Path:
+        """The synthesised template file of one stack."""
+        return self.outdir / f"{stack_name}.template.json"
+
+
+@pytest.fixture(scope="session")
+def multi_stack(
+    app_module: ModuleType, no_asset_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> MultiStackSynthesis:
+    """Three stacks in one app (cdk-nag registered, as in the CLI), synthesised once."""
+    import json
+
+    from analytics_infra.settings import DeploySettings
+    from analytics_infra.stack import AnalyticsStack
+    from aws_cdk import App
+
+    outdir = tmp_path_factory.mktemp("cdk.out.multi")
+    app = App(context=dict(app_module.FEATURE_FLAGS), outdir=str(outdir))
+    stacks = {}
+    for context in [{"stack_name": name} for name in TWIN_STACKS] + [VARIANT_CONTEXT]:
+        settings = DeploySettings.from_context({**context, "lambda_asset_dir": str(no_asset_dir)})
+        stacks[settings.stack_name] = AnalyticsStack(
+            app,
+            settings.stack_name,
+            settings=settings,
+            asset=app_module.resolve_asset(settings),
+            migration_run_id="synth",
+        )
+    app_module.register_checks(app)
+    try:
+        app.synth()
+    except RuntimeError as exc:
+        report = outdir / "validation-report.json"
+        details = report.read_text(encoding="utf-8") if report.exists() else ""
+        pytest.fail(f"synth failed: {exc}\n{details}", pytrace=False)
+    templates = {
+        name: json.loads((outdir / f"{name}.template.json").read_text(encoding="utf-8"))
+        for name in stacks
+    }
+    return MultiStackSynthesis(app, stacks, templates, outdir)
+
+
+@pytest.fixture(scope="session")
+def lint_report(synthesis: Synthesis, multi_stack: MultiStackSynthesis) -> Any:
+    """cfn-lint and checkov on the default and the variant template: one run of each."""
+    import lint_template
+
+    return lint_template.lint(
+        [synthesis.outdir / "Analytics.template.json", multi_stack.template_path(VARIANT_STACK)]
+    )

@@ -177,6 +177,11 @@ def test_template_with_placeholders_cannot_be_deployed(synthesis: Synthesis) -> 
         ({"aurora_postgres_version": "15.4"}, "aurora_postgres_version"),
         ({"db_reader": "maybe"}, "db_reader"),
         ({"http_retry_seconds": 9000}, "http_retry_seconds"),
+        ({"ingest_reserved_concurrency": -1}, "ingest_reserved_concurrency"),
+        ({"ingest_waf": "sometimes"}, "ingest_waf"),
+        ({"ingest_waf_rate_limit": 5}, "ingest_waf_rate_limit"),
+        ({"origin_secret_version_id": "v1; rm"}, "origin_secret_version_id"),
+        ({"glue_database": "Bad-Name"}, "glue_database"),
     ],
 )
 def test_malformed_context_is_rejected(
@@ -195,6 +200,18 @@ def test_cli_strings_are_parsed(app_module: ModuleType) -> None:
     assert settings.db_reader is True
     assert (settings.db_min_acu, settings.db_max_acu) == (1.0, 8.0)
     assert settings.deploy is False
+    assert app_module.DeploySettings.from_context({"ingest_waf": "true"}).ingest_waf is True
+
+
+def test_glue_database_name_follows_the_stack(app_module: ModuleType) -> None:
+    """Without glue_database the Glue database is the stack's name in Glue's alphabet; a given
+    name wins."""
+    derived = app_module.DeploySettings.from_context({"stack_name": "Analytics-Staging"})
+    assert derived.glue_database == "analytics_staging"
+    given = app_module.DeploySettings.from_context(
+        {"stack_name": "Analytics-Staging", "glue_database": "lake"}
+    )
+    assert given.glue_database == "lake"
 
 
 def _deploy_sources() -> list[Path]:

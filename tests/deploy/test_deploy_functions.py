@@ -54,8 +54,8 @@ EXPECTED = {
         memory=128,
         timeout=5,
         in_vpc=False,
-        env=frozenset({Env.INGEST_STREAM_NAME}),
-        actions=frozenset(LOGS | {"firehose:PutRecord"}),
+        env=frozenset({Env.INGEST_STREAM_NAME, Env.CLOUDFRONT_ORIGIN_SECRET_ARN}),
+        actions=frozenset(LOGS | READ_SECRET | {"firehose:PutRecord"}),
     ),
     "processIngest": Expected(
         "entrypoints.lambdas.process_ingest.handler",
@@ -437,10 +437,10 @@ def test_no_wildcard_action_anywhere(synthesis: Synthesis) -> None:
 
 
 def test_every_function_has_log_retention(synthesis: Synthesis) -> None:
-    """Every function in the template, ours and CDK's trigger provider, logs to a log group
-    with a retention period."""
+    """Every function in the template, ours and CDK's trigger and custom-resource providers,
+    logs to a log group with a retention period."""
     functions = of_type(synthesis.resources, "AWS::Lambda::Function")
-    assert len(functions) == len(EXPECTED) + 1  # + the trigger provider
+    assert len(functions) == len(EXPECTED) + 2  # + the trigger and deletion-protection providers
     for key, function in functions.items():
         group = function["Properties"].get("LoggingConfig", {}).get("LogGroup")
         assert group is not None, f"{key} logs to a log group without retention"

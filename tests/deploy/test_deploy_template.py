@@ -284,7 +284,7 @@ def test_aurora_serverless_v2_postgres_16(synthesis: Synthesis) -> None:
     assert cluster["EngineVersion"].startswith("16.")
     assert cluster["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 4}
     assert cluster["StorageEncrypted"] is True
-    assert cluster["DeletionProtection"] is True
+    assert "DeletionProtection" not in cluster  # turned on after the deploy (test_deploy_hardening)
     assert cluster["Port"] == 5432
     assert cluster["DatabaseName"] == "analytics"
     (instance,) = of_type(synthesis.resources, "AWS::RDS::DBInstance").values()

@@ -5,6 +5,14 @@
 - `/ingest`: the ingest function's URL (auth NONE, the function answers POST and the OPTIONS
   preflight itself) behind a CloudFront distribution that forwards the viewer headers the
   function reads: `CloudFront-Viewer-Address`, `-Country`, `-Country-Region`, `-City`.
+  CloudFront adds the origin secret (a generated secret in Secrets Manager) as
+  `X-Origin-Verify`; the function refuses requests without it, so calling the Function URL
+  directly (and forging the viewer headers) gets 403. The URL cannot use AWS_IAM with an origin
+  access control instead: for a POST, OAC needs the viewer to send the body's SHA-256, which
+  `navigator.sendBeacon` cannot.
+- Optionally (`ingest_waf`), an AWS WAF web ACL with a per-IP rate-based rule on the
+  distribution; CloudFront web ACLs exist only in us-east-1, so the template then refuses any
+  other region.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Duration, Fn, RemovalPolicy, SecretValue
 from aws_cdk import aws_apigateway as restapi
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -21,6 +29,8 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from analytics_infra.nag import acknowledge
@@ -41,6 +51,13 @@ FORWARDED_HEADERS = (
     "User-Agent",
     "Content-Type",
 )
+
+# The header CloudFront adds to every origin request (entrypoints.api.collect checks it) and
+# the JSON field of the secret holding its value (the function also accepts `previous`).
+ORIGIN_SECRET_HEADER = "X-Origin-Verify"  # noqa: S105  # a header name, not a secret
+ORIGIN_SECRET_FIELD = "value"  # noqa: S105  # a JSON field name, not a secret
+# CloudFront-scoped WAF resources can only be created in us-east-1.
+WAF_REGION = "us-east-1"
 
 _ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -146,13 +163,50 @@ class _AccessLogSettings:
 
 
 class IngestEndpoint(Construct):
-    """The ingest function's URL behind CloudFront, with the viewer geo headers forwarded."""
+    """The ingest function's URL behind CloudFront, with the viewer geo headers forwarded and
+    the origin secret added; optionally a WAF rate limit per viewer IP."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, ingest: lambda_.Function) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        ingest: lambda_.Function,
+        origin_secret_version_id: str = "",
+        waf_rate_limit: int | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.function_url = ingest.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.NONE, invoke_mode=lambda_.InvokeMode.BUFFERED
         )
+        self.origin_secret = secretsmanager.Secret(
+            self,
+            "OriginSecret",
+            description=(
+                f"{ORIGIN_SECRET_HEADER}: CloudFront sends it to the ingest function, which "
+                "refuses requests without it"
+            ),
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}",  # noqa: S106  # an empty JSON object, not a secret
+                generate_string_key=ORIGIN_SECRET_FIELD,
+                exclude_punctuation=True,
+                password_length=48,
+            ),
+        )
+        acknowledge(
+            self.origin_secret,
+            "AwsSolutions-SMG4",
+            "Rotating the origin secret is a two-step change (the function accepts the previous "
+            "value, then a deploy points CloudFront at the new one); the README's deploy "
+            "section gives the procedure.",
+        )
+        # A dynamic reference: CloudFormation resolves it when it creates or updates the
+        # distribution, so the value never appears in the template.
+        header_value = SecretValue.secrets_manager(
+            self.origin_secret.secret_arn,
+            json_field=ORIGIN_SECRET_FIELD,
+            version_id=origin_secret_version_id or None,
+        ).unsafe_unwrap()
         self.origin_request_policy = cloudfront.OriginRequestPolicy(
             self,
             "ViewerHeaders",
@@ -161,6 +215,7 @@ class IngestEndpoint(Construct):
             query_string_behavior=cloudfront.OriginRequestQueryStringBehavior.all(),
             cookie_behavior=cloudfront.OriginRequestCookieBehavior.none(),
         )
+        self.web_acl = None if waf_rate_limit is None else self._rate_limit_acl(waf_rate_limit)
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -168,8 +223,11 @@ class IngestEndpoint(Construct):
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             enable_logging=False,
+            web_acl_id=self.web_acl.attr_arn if self.web_acl is not None else None,
             default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.FunctionUrlOrigin(self.function_url),
+                origin=origins.FunctionUrlOrigin(
+                    self.function_url, custom_headers={ORIGIN_SECRET_HEADER: header_value}
+                ),
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
                 cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
                 cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
@@ -179,15 +237,64 @@ class IngestEndpoint(Construct):
         )
         reasons = {
             "AwsSolutions-CFR1": "Analytics is collected worldwide; there is no country to block.",
-            "AwsSolutions-CFR2": "A WAF web ACL costs more than this endpoint's traffic; the "
-            "ingest function validates and bounds every request and the allowance caps storage.",
             "AwsSolutions-CFR3": "Privacy: CloudFront access logs would store every visitor's IP "
             "address, which this product promises never to store.",
             "AwsSolutions-CFR4": "The distribution uses the default *.cloudfront.net certificate "
             "until an operator attaches a custom domain; viewers are HTTPS-only.",
         }
+        if self.web_acl is None:
+            reasons["AwsSolutions-CFR2"] = (
+                "The WAF rate limit is optional (-c ingest_waf=true, us-east-1 only); without "
+                "it the ingest function's reserved concurrency caps a flood, the function "
+                "validates and bounds every request and the allowance caps storage."
+            )
         for rule, reason in reasons.items():
             acknowledge(self.distribution, rule, reason)
+
+    def _rate_limit_acl(self, limit: int) -> wafv2.CfnWebACL:
+        """A CloudFront web ACL that blocks an IP sending more than `limit` requests in 5 min."""
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True,
+                metric_name=name,
+                sampled_requests_enabled=False,  # samples would hold visitors' IP addresses
+            )
+
+        CfnRule(
+            self,
+            "WafNeedsUsEast1",
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_equals(Aws.REGION, WAF_REGION),
+                    assert_description=(
+                        "ingest_waf=true: a CloudFront web ACL can only be created in "
+                        f"{WAF_REGION}; deploy there or without -c ingest_waf=true"
+                    ),
+                )
+            ],
+        )
+        return wafv2.CfnWebACL(
+            self,
+            "RateLimit",
+            scope="CLOUDFRONT",
+            description="Ingest: block an IP address that sends too many events",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility("IngestWebAcl"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RatePerIp",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            aggregate_key_type="IP", limit=limit, evaluation_window_sec=300
+                        )
+                    ),
+                    visibility_config=visibility("IngestRatePerIp"),
+                )
+            ],
+        )
 
     @property
     def url(self) -> str:

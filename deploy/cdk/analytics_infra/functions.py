@@ -69,6 +69,7 @@ class AnalyticsFunction(Construct):
         placement: VpcPlacement,
         log_retention: logs.RetentionDays,
         description_suffix: str = "",
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
@@ -120,6 +121,7 @@ class AnalyticsFunction(Construct):
             vpc=placement.vpc if spec.in_vpc else None,
             vpc_subnets=placement.subnets if spec.in_vpc else None,
             security_groups=[placement.security_group] if spec.in_vpc else None,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         # The role's policy must exist before the function, or a cold start during the
         # deploy could run without its permissions.

@@ -25,21 +25,33 @@ DEFAULTS: Mapping[str, Any] = {
     "cognito_client_id": "PLACEHOLDER-cognito-app-client-id",
     "dashboard_origin": "https://PLACEHOLDER.dashboard.example.com",
     "alarm_email": "",
-    "aurora_postgres_version": "16.6",
+    # The newest 16.x minor that cfn-lint's list does not mark deprecated: a deprecated
+    # version can no longer create a cluster, so the first deploy would fail.
+    "aurora_postgres_version": "16.15",
     "db_name": "analytics",
     "db_min_acu": 0.5,
     "db_max_acu": 4,
     "db_reader": False,
+    # Turned on once the first deploy has succeeded (see database.py), never at creation.
     "db_deletion_protection": True,
     "db_backup_retention_days": 7,
     "max_azs": 2,
-    "glue_database": "analytics",
+    # Empty: derived from stack_name, so two stacks in one account and region never share it.
+    "glue_database": "",
     "athena_bytes_scanned_cutoff_mb": 10_240,
     "failed_batch_expiry_days": 30,
     "log_retention_days": 30,
     "hot_window_days": 30,
     "hot_retention_days": 32,
     "http_retry_seconds": 3600,
+    # Concurrent executions reserved for (and capping) the public ingest function, so that a
+    # flood cannot take the account's concurrency from processIngest and the API; 0 = none.
+    "ingest_reserved_concurrency": 100,
+    # An AWS WAF web ACL with a per-IP rate-based rule on the ingest distribution.
+    "ingest_waf": False,
+    "ingest_waf_rate_limit": 2000,
+    # The VersionId of the origin secret CloudFront sends (set while rotating it; README).
+    "origin_secret_version_id": "",
     "lambda_asset_dir": "",
     "migration_run_id": "",
     "deploy": False,
@@ -51,6 +63,7 @@ REQUIRED_FOR_DEPLOY = ("cognito_user_pool_id", "cognito_client_id", "dashboard_o
 _USER_POOL_ID = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)_[0-9A-Za-z]+")
 _STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
 _GLUE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
+_VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
 
@@ -122,6 +135,10 @@ class DeploySettings:
     hot_window_days: int
     hot_retention_days: int
     http_retry_seconds: int
+    ingest_reserved_concurrency: int
+    ingest_waf: bool
+    ingest_waf_rate_limit: int
+    origin_secret_version_id: str
     lambda_asset_dir: str
     migration_run_id: str
     deploy: bool
@@ -156,7 +173,7 @@ class DeploySettings:
                 "db_backup_retention_days", raw("db_backup_retention_days"), minimum=1, maximum=35
             ),
             max_azs=_as_int("max_azs", raw("max_azs"), minimum=2, maximum=3),
-            glue_database=text("glue_database"),
+            glue_database=text("glue_database") or derived_glue_database(text("stack_name")),
             athena_bytes_scanned_cutoff_mb=_as_int(
                 "athena_bytes_scanned_cutoff_mb",
                 raw("athena_bytes_scanned_cutoff_mb"),
@@ -180,6 +197,21 @@ class DeploySettings:
             http_retry_seconds=_as_int(
                 "http_retry_seconds", raw("http_retry_seconds"), minimum=300, maximum=7200
             ),
+            ingest_reserved_concurrency=_as_int(
+                "ingest_reserved_concurrency",
+                raw("ingest_reserved_concurrency"),
+                minimum=0,
+                maximum=10_000,
+            ),
+            ingest_waf=_as_bool("ingest_waf", raw("ingest_waf")),
+            # AWS WAF's bounds for a rate-based rule's limit (per 5 minutes, per IP).
+            ingest_waf_rate_limit=_as_int(
+                "ingest_waf_rate_limit",
+                raw("ingest_waf_rate_limit"),
+                minimum=10,
+                maximum=2_000_000_000,
+            ),
+            origin_secret_version_id=text("origin_secret_version_id"),
             lambda_asset_dir=text("lambda_asset_dir"),
             migration_run_id=text("migration_run_id"),
             deploy=_as_bool("deploy", raw("deploy")),
@@ -210,6 +242,13 @@ class DeploySettings:
         if not _GLUE_NAME.fullmatch(self.glue_database):
             raise ContextError(
                 f"context value 'glue_database' is not a Glue name: {self.glue_database!r}"
+            )
+        if self.origin_secret_version_id and not _VERSION_ID.fullmatch(
+            self.origin_secret_version_id
+        ):
+            raise ContextError(
+                "context value 'origin_secret_version_id' must be a Secrets Manager VersionId, "
+                f"not {self.origin_secret_version_id!r}"
             )
         if self.db_min_acu > self.db_max_acu:
             raise ContextError(
@@ -245,6 +284,11 @@ class DeploySettings:
             for key in REQUIRED_FOR_DEPLOY
             if PLACEHOLDER_MARK in str(getattr(self, key))
         )
+
+
+def derived_glue_database(stack_name: str) -> str:
+    """The Glue database of a stack that names none: its name, lower-cased, `-` -> `_`."""
+    return stack_name.lower().replace("-", "_")
 
 
 def context_keys() -> tuple[str, ...]:

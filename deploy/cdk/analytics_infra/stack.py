@@ -4,8 +4,14 @@ Environment variable names come from `analytics_core.config.Env`, the code's own
 so the infrastructure cannot drift from what the handlers read.
 
 Order on every deploy: the database and proxy come up, then the migrate function runs through
-a `triggers.Trigger` (a failed migration fails the deploy), and only then are the API's routes
-and stage, the IngestHttp stream and the maintenance and fold schedules created or updated.
+a `triggers.Trigger` (a failed migration fails the deploy), and only then are the functions
+that touch the database (their code and configuration), the API's routes and stage, the
+IngestHttp stream and the maintenance and fold schedules created or updated: new code never
+runs against the old schema. Last of all the cluster's deletion protection is turned on
+(`DeletionProtectionAfterDeploy`), so a failed first deploy rolls back completely.
+
+Two guards run before CloudFormation creates anything: a rule refusing the regions without
+Lambda Function URLs, and (with `ingest_waf`) one refusing every region but us-east-1.
 
 Two functions run on EventBridge schedules: maintenance daily (partitions, expired salts) and
 foldStats every minute (the rows ingested since, into the hot store's read model; dashboard
@@ -40,8 +46,9 @@ from analytics_core.config import Env
 from analytics_infra.alarms import Alarms
 from analytics_infra.api import DashboardApi, IngestEndpoint
 from analytics_infra.asset import LambdaAsset
-from analytics_infra.database import Database
+from analytics_infra.database import Database, DeletionProtectionAfterDeploy
 from analytics_infra.functions import AnalyticsFunction, FunctionSpec, VpcPlacement
+from analytics_infra.iceberg_maintenance import IcebergMaintenance
 from analytics_infra.lake import ICEBERG_PREFIX, Lake
 from analytics_infra.nag import acknowledge, objects_finding
 from analytics_infra.network import Network
@@ -120,6 +127,26 @@ TRIGGER_PROVIDER_ID = "AWSCDK.TriggerCustomResourceProviderCustomResourceProvide
 
 SPECS = (INGEST, PROCESS_INGEST, QUERY, SITES, ACCOUNTS, MIGRATE, MAINTENANCE, FOLD_STATS)
 
+# Regions without Lambda Function URLs (AWS Lambda developer guide, "Creating and managing
+# Lambda function URLs"; mx-central-1 from cfn-lint's resource lists): ingest and
+# processIngest are Function URLs, so the stack cannot work there.
+NO_FUNCTION_URL_REGIONS = (
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "mx-central-1",
+)
+# The id of the singleton function `custom_resources.AwsCustomResource` adds to the stack.
+AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+
 # Daily at 00:15 UTC, after midnight's partition is in use and well before the next one.
 MAINTENANCE_SCHEDULE = events.Schedule.cron(minute="15", hour="0")
 # Every minute: the fold only keeps the backlog small (queries fold their sites first).
@@ -159,6 +186,7 @@ class AnalyticsStack(Stack):
             log_retention=retention,
         )
         self.lake = Lake(self, "Lake", settings=settings)
+        self.iceberg_maintenance = IcebergMaintenance(self, "IcebergMaintenance", lake=self.lake)
 
         code = asset.code()
         placement = VpcPlacement(
@@ -179,6 +207,7 @@ class AnalyticsStack(Stack):
             spec: FunctionSpec,
             environment: dict[str, str],
             statements: Sequence[iam.PolicyStatement] = (),
+            reserved_concurrency: int | None = None,
         ) -> AnalyticsFunction:
             return AnalyticsFunction(
                 self,
@@ -190,6 +219,7 @@ class AnalyticsStack(Stack):
                 placement=placement,
                 log_retention=retention,
                 description_suffix=asset.description_suffix,
+                reserved_concurrency=reserved_concurrency,
             )
 
         # processIngest first: IngestHttp needs its URL, and it needs the streams' names.
@@ -242,6 +272,7 @@ class AnalyticsStack(Stack):
                     resources=[self.streams.ingest_http.attr_arn],
                 )
             ],
+            reserved_concurrency=settings.ingest_reserved_concurrency or None,
         )
         self.query = function(
             QUERY,
@@ -293,7 +324,24 @@ class AnalyticsStack(Stack):
             query=self.query.function,
             log_retention=retention,
         )
-        self.ingest_endpoint = IngestEndpoint(self, "Ingest", ingest=self.ingest.function)
+        self.ingest_endpoint = IngestEndpoint(
+            self,
+            "Ingest",
+            ingest=self.ingest.function,
+            origin_secret_version_id=settings.origin_secret_version_id,
+            waf_rate_limit=settings.ingest_waf_rate_limit if settings.ingest_waf else None,
+        )
+        origin_secret_arn = self.ingest_endpoint.origin_secret.secret_arn
+        self.ingest.function.add_environment(
+            Env.CLOUDFRONT_ORIGIN_SECRET_ARN.value, origin_secret_arn
+        )
+        self.ingest.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadOriginSecret",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[origin_secret_arn],
+            )
+        )
 
         self.maintenance_rule = events.Rule(
             self,
@@ -311,6 +359,12 @@ class AnalyticsStack(Stack):
         )
 
         self.migration = self._migration_trigger(migration_run_id)
+        # Schema before code: every function that touches the database is created or updated
+        # only after the migrations ran (migrate itself is, necessarily, updated before).
+        self.database_functions = tuple(
+            fn for fn in self.functions if fn is not self.migrate and fn.spec.in_vpc
+        )
+        self.migration.execute_before(*(fn.function for fn in self.database_functions))
 
         self.alarms = Alarms(
             self,
@@ -324,9 +378,13 @@ class AnalyticsStack(Stack):
             alarm_email=settings.alarm_email,
         )
 
+        self._refuse_regions_without_function_urls()
         if refusals:
             self._refuse_deploy(refusals)
         self._outputs()
+        self.deletion_protection = (
+            self._protect_database_after_deploy() if settings.db_deletion_protection else None
+        )
 
     def _query_statements(self) -> list[iam.PolicyStatement]:
         """Athena on its workgroup, Glue reads of the tables, S3 reads of the data prefix,
@@ -438,6 +496,51 @@ class AnalyticsStack(Stack):
         )
         handler.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
         handler.node.add_dependency(group)
+
+    def _protect_database_after_deploy(self) -> DeletionProtectionAfterDeploy:
+        """Turn deletion protection on once everything else has been deployed."""
+        guard = DeletionProtectionAfterDeploy(
+            self,
+            "DeletionProtectionAfterDeploy",
+            cluster=self.database.cluster,
+            log_retention=self.retention,
+        )
+        for child in self.node.children:
+            if child is guard or child.node.id == AWS_CUSTOM_RESOURCE_PROVIDER_ID:
+                continue
+            guard.node.add_dependency(child)
+        acknowledge(
+            self.node.find_child(AWS_CUSTOM_RESOURCE_PROVIDER_ID),
+            "AwsSolutions-L1",
+            "CDK's AwsCustomResource provider function (one SDK call at deploy time, the "
+            "deletion protection) runs the Node.js runtime that CDK pins for it.",
+        )
+        acknowledge(
+            self.node.find_child(AWS_CUSTOM_RESOURCE_PROVIDER_ID),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "CDK's AwsCustomResource provider role uses AWSLambdaBasicExecutionRole for its own "
+            "logs; its one permission beyond that is rds:ModifyDBCluster on this cluster.",
+        )
+        return guard
+
+    def _refuse_regions_without_function_urls(self) -> None:
+        """Make CloudFormation reject the template in a region without Function URLs."""
+        CfnRule(
+            self,
+            "RefuseRegionsWithoutFunctionUrls",
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_not(
+                        Fn.condition_contains(list(NO_FUNCTION_URL_REGIONS), Aws.REGION)
+                    ),
+                    assert_description=(
+                        "Lambda Function URLs (ingest, processIngest) are not available in this "
+                        "region; deploy to another one"
+                    ),
+                )
+            ],
+        )
 
     def _refuse_deploy(self, refusals: Sequence[str]) -> None:
         """Make CloudFormation reject this template before creating anything.
