@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint types unit integration check run fmt clean asset
+.PHONY: install test lint types unit integration check run fmt clean asset checkov
 
 install: $(STAMP)
 
@@ -29,8 +29,13 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-# The test command: lint, types, then every test tier.
-test: lint types
+# checkov (the template linter tests/deploy runs) in a virtualenv of its own: its pins
+# conflict with the project's boto3. Created from PyPI once, at the version the script pins.
+checkov: install
+	$(BIN)/python deploy/lint_template.py --install-checkov
+
+# The test command: lint, types, then every test tier (tests/deploy lints the templates).
+test: lint types checkov
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: test
