@@ -1,10 +1,11 @@
-"""The README's deploy section covers what issue 6 asks for."""
+"""The README's deploy section covers what issues 6 and 15 ask for."""
 
 from __future__ import annotations
 
 import re
 
 from analytics_infra.settings import DEFAULTS
+from analytics_infra.stack import NO_FUNCTION_URL_REGIONS
 
 from tests.deploy.conftest import REPO
 
@@ -45,3 +46,29 @@ def test_deploy_section_covers_the_issue() -> None:
     assert "analytics replay s3://<AnalyticsBucketName>/http-firehose-failures/" in text
     assert "put-secret-value" in text
     assert "10 million" in text
+
+
+def test_deploy_section_covers_issue_15() -> None:
+    """The pinned CLI is installed before bootstrap, CI deploys without the interactive
+    approval, the regions without Function URLs are named, and the deletion-protection
+    choice, the origin secret's rotation and the expand-then-contract rule are written down."""
+    text = _text()
+    assert text.index("npm ci") < text.index("npx cdk bootstrap")
+    assert "--require-approval never" in text
+    missing = [region for region in NO_FUNCTION_URL_REGIONS if f"`{region}`" not in text]
+    assert missing == []
+    headings = re.findall(r"^###? (.+)$", text, re.MULTILINE)
+    for wanted in (
+        "deletion protection",
+        "Ingest only through CloudFront",
+        "Rotating the origin secret",
+        "Flood protection",
+        "Iceberg table maintenance",
+        "cfn-lint and checkov",
+    ):
+        assert any(wanted in heading for heading in headings), wanted
+    assert "expand, then contract" in text
+    assert "--no-deletion-protection" in text
+    assert "origin_secret_version_id" in text
+    assert "X-Origin-Verify" in text
+    assert f"`{DEFAULTS['aurora_postgres_version']}`" in text
