@@ -197,6 +197,10 @@ def test_a_failed_first_deploy_can_roll_back_the_cluster(synthesis: Synthesis) -
         assert f'"DBClusterIdentifier":"${{{cluster_id}}}"' in call
         assert '"DeletionProtection":true' in call
     assert "Delete" not in guard["Properties"]
+    assert (
+        guard["Properties"]["DeployRunId"]
+        == synthesis.resources[TRIGGER]["Properties"]["DeployRunId"]
+    )
     (policy,) = [
         value
         for key, value in of_type(synthesis.resources, "AWS::IAM::Policy").items()

@@ -175,8 +175,10 @@ class DeletionProtectionAfterDeploy(Construct):
     """Turns the cluster's deletion protection on at the end of every successful deploy.
 
     A custom resource calls `rds:ModifyDBCluster` with `DeletionProtection: true` on create and
-    update; the stack makes it depend on every other resource, so it runs last and a deploy
-    that fails before it leaves the cluster unprotected (its rollback can delete it). On delete
+    update, and the deploy's run id (which changes on every deploy, as for the migration
+    trigger) makes every deploy an update; the stack makes it depend on every other resource,
+    so it runs last and a deploy that fails before it leaves the cluster unprotected (its
+    rollback can delete it). On delete
     it does nothing: deleting the stack then stops at the protected cluster, which is the point
     of the protection (turn it off by hand first; the README says how).
     """
@@ -188,6 +190,7 @@ class DeletionProtectionAfterDeploy(Construct):
         *,
         cluster: rds.DatabaseCluster,
         log_retention: logs.RetentionDays,
+        run_id: str,
     ) -> None:
         super().__init__(scope, construct_id)
         call = cr.AwsSdkCall(
@@ -223,6 +226,7 @@ class DeletionProtectionAfterDeploy(Construct):
             log_group=self.log_group,
             timeout=Duration.minutes(5),
         )
+        self.cfn_resource.add_property_override("DeployRunId", run_id)
 
     @property
     def cfn_resource(self) -> CfnResource:

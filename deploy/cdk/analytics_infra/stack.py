@@ -383,7 +383,9 @@ class AnalyticsStack(Stack):
             self._refuse_deploy(refusals)
         self._outputs()
         self.deletion_protection = (
-            self._protect_database_after_deploy() if settings.db_deletion_protection else None
+            self._protect_database_after_deploy(migration_run_id)
+            if settings.db_deletion_protection
+            else None
         )
 
     def _query_statements(self) -> list[iam.PolicyStatement]:
@@ -497,13 +499,14 @@ class AnalyticsStack(Stack):
         handler.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
         handler.node.add_dependency(group)
 
-    def _protect_database_after_deploy(self) -> DeletionProtectionAfterDeploy:
+    def _protect_database_after_deploy(self, run_id: str) -> DeletionProtectionAfterDeploy:
         """Turn deletion protection on once everything else has been deployed."""
         guard = DeletionProtectionAfterDeploy(
             self,
             "DeletionProtectionAfterDeploy",
             cluster=self.database.cluster,
             log_retention=self.retention,
+            run_id=run_id,
         )
         for child in self.node.children:
             if child is guard or child.node.id == AWS_CUSTOM_RESOURCE_PROVIDER_ID:
