@@ -44,7 +44,7 @@ from adapters.migration_sql import (
     day_rows_statement,
     row_from_values,
 )
-from adapters.stats_sql import Dialect, build_statement, result_from_rows
+from adapters.stats_sql import Dialect, Statement, build_statement, result_from_rows
 from analytics_core.backfill import DayCounts
 from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, StoreUnavailableError
@@ -245,51 +245,51 @@ def register_table(con: duckdb.DuckDBPyConnection, table: str, files: Iterable[s
 
 
 class LocalLakeColdEvents:
-    """The `ColdEventSource` of the local stack: the lake's rows, read with DuckDB."""
+    """The `ColdEventSource` of the local stack: the lake's rows, read with DuckDB.
 
-    def __init__(self, root: Path | str, *, fetch_rows: int = 10_000) -> None:
+    A day's rows are fetched at once (a local lake is small), listing the files again when
+    compaction merged some away meanwhile, as `LocalStatsReader` does."""
+
+    def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
-        self._fetch_rows = fetch_rows
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLakeColdEvents:
         """A source reading `LOCAL_LAKE_DIR`."""
         return cls(settings.require(Env.LOCAL_LAKE_DIR))
 
-    def _connect(self, tables: dict[str, list[str]]) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(":memory:")
-        con.execute("SET TimeZone = 'UTC'")
-        for table, files in tables.items():
-            register_table(con, table, files)
-        return con
+    def _fetch(
+        self, statement: Statement, tables: Sequence[str], first: date, last: date
+    ) -> list[tuple[Any, ...]]:
+        attempts_left = _READ_ATTEMPTS
+        while True:
+            listed = {table: lake_files(self.root, table, first, last) for table in tables}
+            con = duckdb.connect(":memory:")
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                for table, files in listed.items():
+                    register_table(con, table, files)
+                return con.execute(statement.sql, list(statement.parameters)).fetchall()
+            except duckdb.Error as exc:
+                attempts_left -= 1
+                vanished = any(not Path(f).exists() for files in listed.values() for f in files)
+                if not (vanished and attempts_left):
+                    raise StoreUnavailableError(f"local lake read failed: {exc}") from exc
+            finally:
+                con.close()
 
     def read_rows(self, table: str, day: date, site_ids: Collection[str] | None) -> Iterator[Row]:
-        """One copy of each event of `table` dated `day`, by site and session, streamed."""
+        """One copy of each event of `table` dated `day`, by site and session."""
         statement = day_rows_statement(table, day, site_ids, Dialect.DUCKDB)
-        con = self._connect({table: lake_files(self.root, table, day, day)})
-        try:
-            cursor = con.execute(statement.sql, list(statement.parameters))
-            while batch := cursor.fetchmany(self._fetch_rows):
-                for values in batch:
-                    yield row_from_values(table, values)
-        except duckdb.Error as exc:
-            raise StoreUnavailableError(f"local lake read failed: {exc}") from exc
-        finally:
-            con.close()
+        for values in self._fetch(statement, (table,), day, day):
+            yield row_from_values(table, values)
 
     def daily_counts(
         self, first: date, last: date, site_ids: Collection[str] | None
     ) -> dict[tuple[str, date], DayCounts]:
         """Events and distinct sessions per site and day."""
         statement = daily_counts_statement(first, last, site_ids, Dialect.DUCKDB)
-        con = self._connect({t: lake_files(self.root, t, first, last) for t in SCHEMAS})
-        try:
-            rows = con.execute(statement.sql, list(statement.parameters)).fetchall()
-        except duckdb.Error as exc:
-            raise StoreUnavailableError(f"local lake read failed: {exc}") from exc
-        finally:
-            con.close()
-        return counts_from_rows(rows)
+        return counts_from_rows(self._fetch(statement, tuple(SCHEMAS), first, last))
 
 
 class LocalStatsReader:

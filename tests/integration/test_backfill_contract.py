@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from tests.support.legacy_lake import recent, write_old_lake
 
+from adapters import lake as lake_module
 from adapters.lake import LocalLakeColdEvents
 from adapters.memory_stats import InMemoryHotEventCopies, InMemoryStatsReader
 from adapters.postgres.backfill import PostgresHotEventCopies
@@ -37,7 +38,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, InMemoryStatsR
 @pytest.fixture(params=["local", "memory"])
 def cold(request: pytest.FixtureRequest, lake: tuple[Path, InMemoryStatsReader]) -> ColdEventSource:
     root, reference = lake
-    return LocalLakeColdEvents(root, fetch_rows=7) if request.param == "local" else reference
+    return LocalLakeColdEvents(root) if request.param == "local" else reference
 
 
 def _key(row: Row) -> tuple[object, ...]:
@@ -134,3 +135,25 @@ def test_copied_rows_reach_the_read_model(
     for group_by in (None, Dimension.COUNTRY, Dimension.PATHNAME):
         query = StatsQuery(SITES, DAYS[-1] + timedelta(days=1), TODAY, group_by=group_by)
         assert PostgresStatsReader(db).read(query) == reference.read(query)
+
+
+def test_the_local_source_lists_again_when_compaction_merged_files_away(
+    lake: tuple[Path, InMemoryStatsReader], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listed file that vanished before DuckDB opened it (merged by compaction) makes the
+    source list the day again instead of failing."""
+    root, reference = lake
+    listings: list[int] = []
+    real = lake_module.lake_files
+
+    def listing(folder: Path, table: str, first: date, last: date) -> list[str]:
+        listings.append(1)
+        found = real(folder, table, first, last)
+        return [*found, str(folder / "merged-away.parquet")] if len(listings) == 1 else found
+
+    monkeypatch.setattr(lake_module, "lake_files", listing)
+    rows = list(LocalLakeColdEvents(root).read_rows("events", DAYS[0], None))
+    assert sorted(map(_key, rows)) == sorted(
+        map(_key, reference.read_rows("events", DAYS[0], None))
+    )
+    assert len(listings) == 2
