@@ -48,6 +48,7 @@ from analytics_core.privacy import (
     filter_region,
     filter_text,
     is_personal,
+    redact_text,
     session_hasher,
 )
 from analytics_core.rows import EventRow, InitialEventRow, Row
@@ -162,7 +163,7 @@ class _RowBuilder:
         else:
             session_id = payload.session_id[:SESSION_ID]
         private = level is not ComplianceLevel.NOT_REQUIRED
-        event = (filter_text(level, payload.event) or "") if private else payload.event
+        event = redact_text(payload.event) if private else payload.event
         event = event[:EVENT_NAME]
         pathname = filter_pathname(level, payload.pathname)[:PATHNAME]
         properties = payload.properties
@@ -198,15 +199,20 @@ class _RowBuilder:
             screen_width,
             screen_height,
         ) = session_columns(payload, envelope.ctx, config.domains, agent, self._ports.geo)
-        if private:
-            referer_domain = filter_text(level, referer_domain)
-            utm_source = filter_text(level, utm_source)
-            utm_medium = filter_text(level, utm_medium)
-            utm_campaign = filter_text(level, utm_campaign)
-            utm_content = filter_text(level, utm_content)
-            utm_term = filter_text(level, utm_term)
-            os = filter_text(level, os)
-            browser = filter_text(level, browser)
+        if private:  # the texts of levels 0 and 1: without e-mail or IP addresses
+            if referer_domain is not None:
+                referer_domain = redact_text(referer_domain)
+            if utm_source is not None or utm_medium is not None or utm_campaign is not None:
+                utm_source = filter_text(level, utm_source)
+                utm_medium = filter_text(level, utm_medium)
+                utm_campaign = filter_text(level, utm_campaign)
+            if utm_content is not None or utm_term is not None:
+                utm_content = filter_text(level, utm_content)
+                utm_term = filter_text(level, utm_term)
+            if os is not None:
+                os = redact_text(os)
+            if browser is not None:
+                browser = redact_text(browser)
         return InitialEventRow(
             envelope.uid,
             config.site_id,
