@@ -1,12 +1,13 @@
-"""Build the Lambda asset folder: our packages, the SQL migrations and Linux wheels for 3.12.
+"""Build the Lambda asset folder: our packages, the SQL files and Linux wheels for 3.12.
 
     python deploy/package_lambda.py [--out deploy/build/lambda] [--use-runtime-boto3]
 
 The asset holds exactly:
 - the packages the wheel ships (`[tool.hatch.build.targets.wheel] packages` in pyproject.toml),
   copied from `src/` without caches and without anything that looks like a test;
-- the migrations (`sql/migrations/*.sql`) at `adapters/postgres/sql/`, where the wheel's
-  `force-include` puts them and where the migration runner looks at run time;
+- the migrations (`sql/migrations/*.sql`) at `adapters/postgres/sql/` and the read model's
+  function files (`sql/functions/*.sql`) at `adapters/postgres/sql_functions/`, where the
+  wheel's `force-include` puts them and where the migration runner looks at run time;
 - the `[project] dependencies` as manylinux wheels for CPython 3.12 on x86_64, installed by pip
   with `--platform ... --only-binary=:all:`, so the build never compiles and never picks up this
   machine's own binaries. boto3 and botocore are bundled too: the runtime has its own copies,
@@ -77,6 +78,8 @@ class Project:
     packages: tuple[str, ...]
     migrations_source: str
     migrations_target: str
+    functions_source: str = "sql/functions"
+    functions_target: str = "adapters/postgres/sql_functions"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Manifest:
     packages: tuple[str, ...]
     source_files: int
     migrations: tuple[str, ...]
+    functions: tuple[str, ...] = ()
 
 
 def normalise(name: str) -> str:
@@ -116,11 +120,19 @@ def read_project(pyproject: Path) -> Project:
         force_include: dict[str, str] = dict(wheel.get("force-include", {}))
     except KeyError as exc:
         raise PackagingError(f"{pyproject} lacks {exc.args[0]!r}") from None
-    migrations = [(src, dst) for src, dst in force_include.items() if src.startswith("sql/")]
-    if len(migrations) != 1:
-        raise PackagingError(f"{pyproject} must force-include exactly one sql/ folder")
-    ((migrations_source, migrations_target),) = migrations
-    return Project(dependencies, packages, migrations_source, migrations_target)
+    sql_folders = {src: dst for src, dst in force_include.items() if src.startswith("sql/")}
+    if set(sql_folders) != {"sql/migrations", "sql/functions"}:
+        raise PackagingError(
+            f"{pyproject} must force-include exactly sql/migrations and sql/functions"
+        )
+    return Project(
+        dependencies,
+        packages,
+        "sql/migrations",
+        sql_folders["sql/migrations"],
+        "sql/functions",
+        sql_folders["sql/functions"],
+    )
 
 
 def runtime_requirements(
@@ -168,11 +180,12 @@ def select_source_files(repo: Path, packages: Iterable[str]) -> list[tuple[Path,
 
 
 def select_migration_files(repo: Path, source: str, target: str) -> list[tuple[Path, Path]]:
-    """(source, destination-in-asset) for every SQL migration, in order."""
+    """(source, destination-in-asset) for every SQL file of `source` (the migrations, or the
+    function files), in order."""
     folder = repo / source
     files = sorted(folder.glob("*.sql"))
     if not files:
-        raise PackagingError(f"no migrations found in {folder}")
+        raise PackagingError(f"no SQL files found in {folder}")
     return [(path, Path(target) / path.name) for path in files]
 
 
@@ -260,6 +273,7 @@ def build(
     requirements = runtime_requirements(project.dependencies, use_runtime_boto3=use_runtime_boto3)
     sources = select_source_files(repo, project.packages)
     migrations = select_migration_files(repo, project.migrations_source, project.migrations_target)
+    functions = select_migration_files(repo, project.functions_source, project.functions_target)
 
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -269,7 +283,7 @@ def build(
     present = set(installed_distributions(staging))
     if forbidden := sorted(present & FORBIDDEN):
         raise PackagingError(f"forbidden distributions were installed: {', '.join(forbidden)}")
-    for source, destination in [*sources, *migrations]:
+    for source, destination in [*sources, *migrations, *functions]:
         target = staging / destination
         if target.exists():
             raise PackagingError(f"{destination} would overwrite an installed file")
@@ -285,6 +299,7 @@ def build(
         packages=project.packages,
         source_files=len(sources),
         migrations=tuple(destination.as_posix() for _, destination in migrations),
+        functions=tuple(destination.as_posix() for _, destination in functions),
     )
     (staging / MANIFEST_NAME).write_text(
         json.dumps(asdict(manifest), indent=2) + "\n", encoding="utf-8"
@@ -312,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = sum(path.stat().st_size for path in args.out.rglob("*") if path.is_file())
     print(
         f"built {args.out}: {manifest.source_files} source files, "
-        f"{len(manifest.migrations)} migrations, {len(manifest.distributions)} distributions, "
+        f"{len(manifest.migrations)} migrations, {len(manifest.functions)} function files, "
+        f"{len(manifest.distributions)} distributions, "
         f"{size / 2**20:.1f} MiB unzipped"
     )
     return 0

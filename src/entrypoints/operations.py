@@ -84,12 +84,14 @@ def run_fold(services: Services) -> dict[str, Any]:
 
 
 def run_migrations(services: Services) -> dict[str, Any]:
-    """Apply pending migrations, then make sure today's partitions exist."""
+    """Apply pending migrations and the new or changed function files (`sql/functions/`), then
+    make sure today's partitions exist."""
     report = services.migrator.migrate()
     return {
         "applied": list(report.applied),
         "alreadyApplied": len(report.already_applied),
         "unknown": list(report.unknown),
+        "functions": list(report.repeatables_applied),
         "partitions": run_maintenance(services),
     }
 

@@ -112,6 +112,37 @@ def test_migrations_go_where_the_runner_looks() -> None:
     ]
 
 
+def test_function_files_go_where_the_runner_looks() -> None:
+    """Every read-model function file is copied to adapters/postgres/sql_functions/, as the
+    wheel does, where `default_functions_dir` finds them in the asset."""
+    project = package_lambda.read_project(REPO / "pyproject.toml")
+    assert (project.functions_source, project.functions_target) == (
+        "sql/functions",
+        "adapters/postgres/sql_functions",
+    )
+    selected = package_lambda.select_migration_files(
+        REPO, project.functions_source, project.functions_target
+    )
+    expected = sorted((REPO / "sql" / "functions").glob("*.sql"))
+    assert expected
+    assert [source for source, _ in selected] == expected
+    assert [destination.as_posix() for _, destination in selected] == [
+        f"adapters/postgres/sql_functions/{path.name}" for path in expected
+    ]
+
+
+def test_a_missing_sql_folder_stops_the_build(tmp_path: Path) -> None:
+    """A pyproject.toml that bundles the migrations but not the function files is refused:
+    the migrate function would install no read model."""
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        text.replace('"sql/functions" = "adapters/postgres/sql_functions"\n', ""),
+        encoding="utf-8",
+    )
+    with pytest.raises(PackagingError, match="sql/functions"):
+        package_lambda.read_project(tmp_path / "pyproject.toml")
+
+
 def test_requirements_are_the_project_dependencies_only() -> None:
     """The asset installs `[project] dependencies` and none of the local or dev extras."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
@@ -156,6 +187,9 @@ def test_build_lays_out_the_asset(tmp_path: Path) -> None:
     assert (out / "analytics_core" / "config.py").is_file()
     for migration in manifest.migrations:
         assert (out / migration).is_file()
+    assert manifest.functions
+    for function_file in manifest.functions:
+        assert (out / function_file).is_file()
     assert (out / "psycopg" / "__init__.py").is_file()
     assert (out / "boto3" / "__init__.py").is_file()  # bundled by default
     ours = [

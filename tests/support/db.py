@@ -74,7 +74,8 @@ def truncate_all(url: str) -> None:
                 SELECT c.relname FROM pg_class c
                 JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
-                  AND NOT c.relispartition AND c.relname <> 'schema_migrations'
+                  AND NOT c.relispartition
+                  AND c.relname NOT IN ('schema_migrations', 'schema_repeatables')
                 """
             ).fetchall()
         ]

@@ -1,12 +1,20 @@
-"""The migration runner: plain SQL files from `sql/migrations/`, applied in order, once.
+"""The migration runner: numbered SQL files from `sql/migrations/`, applied in order, once;
+then the repeatable files of `sql/functions/`, applied whenever they change.
 
-Files are named `NNNN_description.sql`; the version is the file name without `.sql`. Each file
-runs in its own transaction together with its row in `schema_migrations` (version, checksum,
-applied_at), so a failing file leaves nothing half-applied and is retried on the next run. A
-session-level advisory lock serialises concurrent runs (two deploys, or a deploy and an
-operator): the second waits, then finds nothing left to do. An applied file whose content has
-changed stops the run before anything is applied, because the database would no longer match
-the repository.
+Numbered files are named `NNNN_description.sql`; the version is the file name without `.sql`.
+Each runs in its own transaction together with its row in `schema_migrations` (version,
+checksum, applied_at), so a failing file leaves nothing half-applied and is retried on the next
+run. An applied file whose content has changed stops the run before anything is applied,
+because the database would no longer match the repository.
+
+Repeatable files (`name.sql`, lower case) hold `CREATE OR REPLACE` definitions: the read
+model's functions by their current body. After the numbered files, each one whose checksum
+differs from the one recorded in `schema_repeatables` (created by migration 0009), or that has
+none, runs in its own transaction together with its row, in name order: like Flyway's
+repeatable migrations. Editing such a file is how a function changes; no numbered file needed.
+
+A session-level advisory lock serialises concurrent runs (two deploys, or a deploy and an
+operator): the second waits, then finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from analytics_core.errors import MigrationError
 ADVISORY_LOCK_KEY = 0x616E616C79746963
 LOCK_WAIT = "120s"
 _FILE_NAME = re.compile(r"(?P<number>\d{4})_[a-z0-9_]+\.sql")
+_REPEATABLE_NAME = re.compile(r"[a-z][a-z0-9_]*\.sql")
+REPEATABLES_TABLE = "schema_repeatables"
 
 _TRACKING_TABLE = b"""
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -46,12 +56,23 @@ class Migration:
 
 
 @attrs.frozen
+class Repeatable:
+    """One SQL file of the repeatable folder (`sql/functions/`), named by its stem."""
+
+    name: str
+    sql: bytes = attrs.field(repr=False)
+    checksum: str
+
+
+@attrs.frozen
 class MigrationReport:
-    """What a run did: versions applied now, versions found applied, applied but unknown here."""
+    """What a run did: versions applied now, versions found applied, applied but unknown here,
+    and the repeatable files (re)applied now because they were new or changed."""
 
     applied: tuple[str, ...]
     already_applied: tuple[str, ...]
     unknown: tuple[str, ...] = ()
+    repeatables_applied: tuple[str, ...] = ()
 
 
 def default_migrations_dir() -> Path:
@@ -61,6 +82,15 @@ def default_migrations_dir() -> Path:
     if bundled.is_dir():
         return bundled
     return Path(__file__).resolve().parents[3] / "sql" / "migrations"
+
+
+def default_functions_dir() -> Path:
+    """The repeatable folder: bundled next to this package (`sql_functions`) in a wheel or
+    Lambda asset, else the repository's `sql/functions`."""
+    bundled = Path(__file__).with_name("sql_functions")
+    if bundled.is_dir():
+        return bundled
+    return Path(__file__).resolve().parents[3] / "sql" / "functions"
 
 
 def checksum_of(content: bytes) -> str:
@@ -91,20 +121,52 @@ def discover(directory: Path) -> list[Migration]:
     return migrations
 
 
-class PostgresMigrator:
-    """Applies the migrations of a folder to the database behind a pool."""
+def discover_repeatables(directory: Path) -> list[Repeatable]:
+    """The repeatable files in `directory`, in name order; refuses misnamed files."""
+    if not directory.is_dir():
+        raise MigrationError(f"repeatable migrations folder not found: {directory}")
+    repeatables: list[Repeatable] = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix != ".sql":
+            continue
+        if _REPEATABLE_NAME.fullmatch(path.name) is None:
+            raise MigrationError(f"repeatable file name must look like name.sql: {path.name}")
+        content = path.read_bytes()
+        repeatables.append(Repeatable(path.stem, content, checksum_of(content)))
+    return repeatables
 
-    def __init__(self, pool: Pool, directory: Path | None = None) -> None:
+
+class PostgresMigrator:
+    """Applies the migrations of a folder, then the repeatable files of another, to the
+    database behind a pool.
+
+    By default both are the bundled (or repository) folders. A caller that names its own
+    numbered folder gets no repeatables unless it names their folder too (tests that build a
+    database as it was at some numbered migration)."""
+
+    def __init__(
+        self, pool: Pool, directory: Path | None = None, functions: Path | None = None
+    ) -> None:
         self._pool = pool
         self._directory = directory or default_migrations_dir()
+        if functions is None and directory is None:
+            functions = default_functions_dir()
+        self._functions = functions
 
     def migrate(self) -> MigrationReport:
-        """Apply every pending migration; see the module docstring for the guarantees."""
+        """Apply every pending migration, then every new or changed repeatable file; see the
+        module docstring for the guarantees."""
         migrations = discover(self._directory)
+        repeatables = [] if self._functions is None else discover_repeatables(self._functions)
         with translate_errors(), self._pool.connection() as conn:
             self._lock(conn)
             try:
-                return self._apply_pending(conn, migrations)
+                report = self._apply_pending(conn, migrations)
+                if self._functions is None:
+                    return report
+                return attrs.evolve(
+                    report, repeatables_applied=self._apply_repeatables(conn, repeatables)
+                )
             finally:
                 if not conn.closed:
                     conn.rollback()
@@ -157,3 +219,41 @@ class PostgresMigrator:
             already_applied=tuple(m.version for m in migrations if m.version in applied),
             unknown=tuple(sorted(set(applied) - known)),
         )
+
+    @staticmethod
+    def _apply_repeatables(
+        conn: psycopg.Connection[Any], repeatables: list[Repeatable]
+    ) -> tuple[str, ...]:
+        with conn.transaction():
+            table = conn.execute("SELECT to_regclass(%s)", (REPEATABLES_TABLE,)).fetchone()
+            if table is None or table[0] is None:
+                raise MigrationError(
+                    f"repeatable migrations need the table {REPEATABLES_TABLE} "
+                    "(migration 0009_repeatable_migrations)"
+                )
+            recorded: dict[str, str] = dict(
+                conn.execute(f"SELECT name, checksum FROM {REPEATABLES_TABLE}").fetchall()  # noqa: S608  # a constant name
+            )
+        done: list[str] = []
+        for repeatable in repeatables:
+            if recorded.get(repeatable.name) == repeatable.checksum:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute(repeatable.sql)
+                    conn.execute(
+                        f"INSERT INTO {REPEATABLES_TABLE} (name, checksum) VALUES (%s, %s) "  # noqa: S608  # a constant name
+                        "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "
+                        "applied_at = CURRENT_TIMESTAMP",
+                        (repeatable.name, repeatable.checksum),
+                    )
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                raise MigrationError(
+                    f"repeatable migration {repeatable.name} failed: "
+                    f"{exc.diag.message_primary or exc}",
+                    repeatable.name,
+                ) from exc
+            done.append(repeatable.name)
+        return tuple(done)
