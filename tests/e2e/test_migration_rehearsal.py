@@ -27,7 +27,14 @@ from typer.testing import CliRunner, Result
 from adapters.local.firehose import MIB, Buffering
 from adapters.memory_stats import InMemoryStatsReader
 from analytics_core.rows import EventRow, InitialEventRow
-from analytics_core.stats import Dimension, Interval, StatsQuery, complete_report
+from analytics_core.stats import (
+    Dimension,
+    Filter,
+    Interval,
+    Operator,
+    StatsQuery,
+    complete_report,
+)
 from entrypoints.api.query import report_json
 from entrypoints.cli import app
 from entrypoints.local.stack import LocalStack
@@ -188,6 +195,13 @@ DASHBOARD: list[tuple[dict[str, str], dict[str, Any]]] = [
         {"group_by": Dimension.COUNTRY, "interval": Interval.WEEK},
     ),
     ({"groupBy": "device"}, {"group_by": Dimension.DEVICE}),
+    (
+        {"groupBy": "pathname", "filters": "device==desktop"},
+        {
+            "group_by": Dimension.PATHNAME,
+            "filters": (Filter(Dimension.DEVICE, Operator.EQ, "desktop"),),
+        },
+    ),
 ]
 
 
