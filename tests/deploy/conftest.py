@@ -111,7 +111,7 @@ def synthesis(
 
 # Stacks of the multi-stack app: two with defaults but their names, and a variant with every
 # optional feature switched the other way (WAF on, reader, given Glue database, pinned origin
-# secret version, smaller ingest reservation, no deletion protection).
+# secret version, smaller ingest reservation, no deletion protection, a kept cluster id).
 TWIN_STACKS = ("AnalyticsProd", "AnalyticsStaging")
 VARIANT_STACK = "AnalyticsVariant"
 VARIANT_CONTEXT: dict[str, Any] = {
@@ -123,6 +123,7 @@ VARIANT_CONTEXT: dict[str, Any] = {
     "db_deletion_protection": False,
     "glue_database": "variant_lake",
     "origin_secret_version_id": "0123abcd-4567-89ef-0123-456789abcdef",
+    "db_cluster_identifier": "analyticsvariant-postgres",
 }
 
 

@@ -182,6 +182,8 @@ def test_template_with_placeholders_cannot_be_deployed(synthesis: Synthesis) -> 
         ({"ingest_waf_rate_limit": 5}, "ingest_waf_rate_limit"),
         ({"origin_secret_version_id": "v1; rm"}, "origin_secret_version_id"),
         ({"glue_database": "Bad-Name"}, "glue_database"),
+        ({"db_cluster_identifier": "two--hyphens"}, "db_cluster_identifier"),
+        ({"db_cluster_identifier": "1starts-with-a-digit"}, "db_cluster_identifier"),
     ],
 )
 def test_malformed_context_is_rejected(
@@ -201,6 +203,14 @@ def test_cli_strings_are_parsed(app_module: ModuleType) -> None:
     assert (settings.db_min_acu, settings.db_max_acu) == (1.0, 8.0)
     assert settings.deploy is False
     assert app_module.DeploySettings.from_context({"ingest_waf": "true"}).ingest_waf is True
+
+
+def test_an_existing_cluster_can_keep_its_identifier(app_module: ModuleType) -> None:
+    """db_cluster_identifier (for a stack deployed with the old fixed identifier) is taken as
+    given, lower-cased; by default there is none."""
+    assert app_module.DeploySettings.from_context({}).db_cluster_identifier == ""
+    kept = app_module.DeploySettings.from_context({"db_cluster_identifier": "Analytics-Postgres"})
+    assert kept.db_cluster_identifier == "analytics-postgres"
 
 
 def test_glue_database_name_follows_the_stack(app_module: ModuleType) -> None:

@@ -119,6 +119,26 @@ def test_no_fixed_cluster_identifier_or_proxy_name(synthesis: Synthesis) -> None
     assert groups == [f"/aws/rds/cluster/${{{cluster_id}}}/postgresql"]
 
 
+def test_a_stack_deployed_before_can_keep_its_cluster_identifier(
+    multi_stack: MultiStackSynthesis,
+) -> None:
+    """Only when db_cluster_identifier is given (an existing cluster, which a new identifier
+    would replace) does the template name the cluster, and its log group follows."""
+    resources = multi_stack.templates[VARIANT_STACK]["Resources"]
+    (cluster,) = of_type(resources, "AWS::RDS::DBCluster").values()
+    identifier = VARIANT_CONTEXT["db_cluster_identifier"]
+    assert cluster["Properties"]["DBClusterIdentifier"] == identifier
+    names = [
+        flatten_strings(group["Properties"]["LogGroupName"])
+        for group in of_type(resources, "AWS::Logs::LogGroup").values()
+        if "LogGroupName" in group["Properties"]
+    ]
+    assert names == [f"/aws/rds/cluster/{identifier}/postgresql"]
+    for name in TWIN_STACKS:
+        (twin,) = of_type(multi_stack.templates[name]["Resources"], "AWS::RDS::DBCluster").values()
+        assert "DBClusterIdentifier" not in twin["Properties"]
+
+
 def test_the_postgres_log_group_exists_before_the_instances(synthesis: Synthesis) -> None:
     """Every instance waits for the log group it exports to, or RDS would create it first."""
     (group_id,) = [

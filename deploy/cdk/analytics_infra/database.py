@@ -73,6 +73,8 @@ class Database(Construct):
         self.cluster = rds.DatabaseCluster(
             self,
             "Cluster",
+            # Generated unless an existing stack must keep its old identifier (settings.py).
+            cluster_identifier=settings.db_cluster_identifier or None,
             engine=rds.DatabaseClusterEngine.aurora_postgres(
                 version=rds.AuroraPostgresEngineVersion.of(settings.aurora_postgres_version, major)
             ),
@@ -106,7 +108,10 @@ class Database(Construct):
         postgres_log = logs.LogGroup(
             self,
             "PostgresLog",
-            log_group_name=f"/aws/rds/cluster/{self.cluster.cluster_identifier}/postgresql",
+            log_group_name=(
+                "/aws/rds/cluster/"
+                f"{settings.db_cluster_identifier or self.cluster.cluster_identifier}/postgresql"
+            ),
             retention=log_retention,
             removal_policy=RemovalPolicy.DESTROY,
         )

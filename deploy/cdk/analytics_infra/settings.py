@@ -35,6 +35,9 @@ DEFAULTS: Mapping[str, Any] = {
     # Turned on once the first deploy has succeeded (see database.py), never at creation.
     "db_deletion_protection": True,
     "db_backup_retention_days": 7,
+    # Empty: CloudFormation generates the identifier. Only for a stack deployed before the
+    # identifier was generated: its old fixed identifier, or the update replaces the cluster.
+    "db_cluster_identifier": "",
     "max_azs": 2,
     # Empty: derived from stack_name, so two stacks in one account and region never share it.
     "glue_database": "",
@@ -63,6 +66,7 @@ REQUIRED_FOR_DEPLOY = ("cognito_user_pool_id", "cognito_client_id", "dashboard_o
 _USER_POOL_ID = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)_[0-9A-Za-z]+")
 _STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
 _GLUE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
+_CLUSTER_ID = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,61}[a-z0-9]")
 _VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
@@ -127,6 +131,7 @@ class DeploySettings:
     db_reader: bool
     db_deletion_protection: bool
     db_backup_retention_days: int
+    db_cluster_identifier: str
     max_azs: int
     glue_database: str
     athena_bytes_scanned_cutoff_mb: int
@@ -172,6 +177,7 @@ class DeploySettings:
             db_backup_retention_days=_as_int(
                 "db_backup_retention_days", raw("db_backup_retention_days"), minimum=1, maximum=35
             ),
+            db_cluster_identifier=text("db_cluster_identifier").lower(),
             max_azs=_as_int("max_azs", raw("max_azs"), minimum=2, maximum=3),
             glue_database=text("glue_database") or derived_glue_database(text("stack_name")),
             athena_bytes_scanned_cutoff_mb=_as_int(
@@ -249,6 +255,11 @@ class DeploySettings:
             raise ContextError(
                 "context value 'origin_secret_version_id' must be a Secrets Manager VersionId, "
                 f"not {self.origin_secret_version_id!r}"
+            )
+        if self.db_cluster_identifier and not _CLUSTER_ID.fullmatch(self.db_cluster_identifier):
+            raise ContextError(
+                "context value 'db_cluster_identifier' is not an RDS cluster identifier: "
+                f"{self.db_cluster_identifier!r}"
             )
         if self.db_min_acu > self.db_max_acu:
             raise ContextError(
