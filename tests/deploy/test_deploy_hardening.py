@@ -287,6 +287,7 @@ def test_cloudfront_sends_the_origin_secret_the_function_checks(synthesis: Synth
         if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
     ]
     assert [statement["Resource"] for statement in reads] == [{"Ref": secret_id}]
+    assert synthesis.json["Outputs"]["OriginSecretArn"]["Value"] == {"Ref": secret_id}
 
 
 def test_a_rotation_pins_the_secret_version_cloudfront_sends(

@@ -578,7 +578,7 @@ class AnalyticsStack(Stack):
             self,
             "IngestFunctionUrl",
             value=self.ingest_endpoint.function_url.url,
-            description="Ingest origin (use the CloudFront URL: only it adds the geo headers)",
+            description="Ingest origin: answers 403 to requests that bypass CloudFront",
         )
         CfnOutput(
             self,
@@ -589,6 +589,12 @@ class AnalyticsStack(Stack):
         CfnOutput(self, "AnalyticsBucketName", value=self.lake.data.bucket_name)
         CfnOutput(self, "AthenaWorkgroup", value=self.lake.workgroup_name)
         CfnOutput(self, "FirehoseAccessKeySecretArn", value=self.streams.access_key.secret_arn)
+        CfnOutput(
+            self,
+            "OriginSecretArn",
+            value=self.ingest_endpoint.origin_secret.secret_arn,
+            description="X-Origin-Verify, which CloudFront sends to the ingest function",
+        )
         CfnOutput(self, "DatabaseSecretArn", value=self.database.secret.secret_arn)
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
         CfnOutput(self, "Region", value=Aws.REGION)
