@@ -379,7 +379,7 @@ class AcceptingFirehose:
 
 def fold(url: str) -> tuple[int, float]:
     """The read model's fold of every pending row (what the schedule runs): rows, seconds."""
-    from adapters.postgres.rollups import fold_pending  # noqa: PLC0415
+    from adapters.postgres.read_model import fold_pending  # noqa: PLC0415
 
     with psycopg.connect(url) as conn:
         started = time.perf_counter()

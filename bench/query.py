@@ -8,7 +8,7 @@
 2. Creates a throwaway database, applies the migrations, creates the days' partitions, loads
    the rows with COPY except the window's last 20,000, rebuilds the read model
    (`stats_rebuild`), then ingests the held-out rows and folds them as a fold of that many
-   pending rows does (temporary tables of the new rows, insert, `apply_rollups`; without the
+   pending rows does (temporary tables of the new rows, insert, `fold_rows`; without the
    fold's lookup of the pending keys), half in transactions of 500
    rows and half in transactions of 5,000, and times the read-model maintenance.
 3. Writes the same rows to a local Parquet lake (one file per table and day).
@@ -54,7 +54,8 @@ from adapters.lake import LocalStatsReader, ParquetLakeWriter  # noqa: E402
 from adapters.postgres.migrations import PostgresMigrator  # noqa: E402
 from adapters.postgres.partitions import PostgresEventPartitions  # noqa: E402
 from adapters.postgres.pool import open_pool  # noqa: E402
-from adapters.postgres.rollups import apply_rollups, rebuild_rollups  # noqa: E402
+from adapters.postgres.read_model import fold_rows  # noqa: E402
+from adapters.postgres.read_model import rebuild as rebuild_read_model  # noqa: E402
 from adapters.postgres.stats import PostgresStatsReader  # noqa: E402
 from analytics_core.ports import StatsReader  # noqa: E402
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS  # noqa: E402
@@ -117,7 +118,7 @@ def ingest_batches(
     url: str, rows: list[tuple[str, dict[str, Any]]], size: int
 ) -> list[tuple[float, float, int]]:
     """Insert the rows in order, `size` per transaction, each folded in its transaction;
-    (apply_rollups ms, whole transaction ms, rows) per batch."""
+    (fold_rows ms, whole transaction ms, rows) per batch."""
     timings = []
     with psycopg.connect(url) as conn:
         for start in range(0, len(rows), size):
@@ -146,7 +147,7 @@ def ingest_batches(
                         )
                     )
                 folded = time.perf_counter()
-                apply_rollups(conn)
+                fold_rows(conn)
                 applied = time.perf_counter()
             total = (time.perf_counter() - began) * 1000
             timings.append(((applied - folded) * 1000, total, len(batch)))
@@ -220,7 +221,7 @@ def load(url: str, initial: pa.Table, events: pa.Table) -> dict[str, Any]:
         copied = time.perf_counter() - began
         began = time.perf_counter()
         with conn.transaction():
-            rebuild_rollups(conn)
+            rebuild_read_model(conn)
         rebuilt = time.perf_counter() - began
     late = [("initial_events", r) for r in initial_late.to_pylist()]
     late += [("events", r) for r in events_late.to_pylist()]
@@ -310,7 +311,7 @@ def main() -> None:
             for size, entry in loaded["write_path"].items():
                 print(
                     f"write path: {entry['transactions']} ingest transactions of {size} rows: "
-                    f"apply_rollups p50 {entry['apply_rollups_ms_p50']} ms, "
+                    f"fold_rows p50 {entry['apply_rollups_ms_p50']} ms, "
                     f"p95 {entry['apply_rollups_ms_p95']} ms, "
                     f"{entry['apply_rollups_us_per_row']} us/row; "
                     f"whole transaction p50 {entry['transaction_ms_p50']} ms"

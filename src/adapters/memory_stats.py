@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import attrs
 
 from analytics_core.backfill import CopyCounts, DayCounts
+from analytics_core.errors import NotFoundError
 from analytics_core.legacy_uids import MISSING_UID, assign_legacy_uids
 from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.stats import (
@@ -244,3 +245,100 @@ class InMemoryHotEventCopies:
     ) -> dict[tuple[str, date], DayCounts]:
         """The store's counts."""
         return self._store.daily_counts(first, last, site_ids)
+
+
+class InMemoryReadModel:
+    """`ReadModel` in memory: rows stored in the hot store reach `reader` (the hot
+    `InMemoryStatsReader` answers from it) only when a fold or a rebuild takes them in, as the
+    read model's tables do in PostgreSQL.
+
+    `record` is the ingest side (rows stored and recorded as pending, as the event store
+    does); `store_unrecorded` stands for rows that reach the hot store another way (a restore),
+    which only a rebuild takes in. `sites` lists the registered sites (a rebuild of another is
+    `NotFoundError`); None accepts any."""
+
+    def __init__(
+        self,
+        reader: InMemoryStatsReader | None = None,
+        sites: Callable[[], Collection[str]] | None = None,
+    ) -> None:
+        self.reader = reader if reader is not None else InMemoryStatsReader("postgres")
+        self._sites = sites
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Row, bool]] = []  # (row, recorded as pending)
+        self._spans: dict[SessionKey, date] = {}  # folded sessions -> their last day
+        self.folds: list[tuple[str, ...] | None] = []  # the site_ids of each fold, in order
+
+    def record(self, rows: Iterable[Row]) -> None:
+        """Store rows as ingest does: pending until a fold of their site."""
+        with self._lock:
+            self._waiting.extend((row, True) for row in rows)
+
+    def store_unrecorded(self, rows: Iterable[Row]) -> None:
+        """Store rows without recording them as pending (only a rebuild takes them in)."""
+        with self._lock:
+            self._waiting.extend((row, False) for row in rows)
+
+    def fold_pending(self, site_ids: Collection[str] | None = None) -> int:
+        """Take the pending rows of `site_ids` (every site when None) in; how many."""
+        with self._lock:
+            self.folds.append(None if site_ids is None else tuple(site_ids))
+            return self._take(site_ids, pending_only=True)
+
+    def rebuild(
+        self,
+        site_ids: Collection[str] | None = None,
+        *,
+        timeout: timedelta | None = None,  # noqa: ARG002  # memory has no deadline
+    ) -> dict[str, int]:
+        """Take every stored row of `site_ids` (every site when None) in; the one part of this
+        read model is its rows."""
+        with self._lock:
+            if site_ids is not None and self._sites is not None:
+                known = set(self._sites())
+                missing = [site_id for site_id in site_ids if site_id not in known]
+                if missing:
+                    raise NotFoundError("site", missing[0])
+            self._take(site_ids, pending_only=False)
+            events, initial = self.reader.rows()
+            stored: list[Row] = [*events, *initial]
+            for row in stored:
+                if site_ids is None or row.site_id in site_ids:
+                    self._widen(row)
+            return {"rows": len(stored)}
+
+    def expire(self, before: date) -> int:
+        """Forget the sessions whose last day is before `before`; how many."""
+        with self._lock:
+            gone = [key for key, last in self._spans.items() if last < before]
+            for key in gone:
+                del self._spans[key]
+            return len(gone)
+
+    def pending(self) -> int:
+        """How many stored rows wait for a fold (beyond the port, like PostgreSQL's)."""
+        with self._lock:
+            return sum(1 for _, recorded in self._waiting if recorded)
+
+    def _take(self, site_ids: Collection[str] | None, *, pending_only: bool) -> int:
+        wanted = None if site_ids is None else set(site_ids)
+        taken = [
+            row
+            for row, recorded in self._waiting
+            if (recorded or not pending_only) and (wanted is None or row.site_id in wanted)
+        ]
+        taken_ids = {id(row) for row in taken}
+        self._waiting = [entry for entry in self._waiting if id(entry[0]) not in taken_ids]
+        self.reader.add(
+            [r for r in taken if isinstance(r, EventRow)],
+            [r for r in taken if isinstance(r, InitialEventRow)],
+        )
+        for row in taken:
+            self._widen(row)
+        return len(taken)
+
+    def _widen(self, row: Row) -> None:
+        key = (row.site_id, row.session_id)
+        last = self._spans.get(key)
+        if last is None or row.dt > last:
+            self._spans[key] = row.dt

@@ -8,7 +8,7 @@ fakes of the unit tests and pass the same contract tests as the real ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -223,6 +223,36 @@ class StatsReader(Protocol):
     def read(self, query: StatsQuery) -> StatsResult:
         """Totals, timeseries buckets that have data, and the breakdown's top rows; raise
         `QueryTimeoutError` past the deadline, `InfrastructureError` when the store fails."""
+        ...
+
+
+class ReadModel(Protocol):
+    """The hot store's read model: what the hot `StatsReader` answers from, kept up to date
+    with the stored events by folds (docs/read-model.md; PostgreSQL in every deployment).
+
+    Ingest records the rows it stores as pending; a fold takes pending rows in; a rebuild
+    recomputes the read model from the stored rows (for rows that reached the store another
+    way); expiry forgets what the hot retention dropped. Past its deadline a call raises
+    `QueryTimeoutError`; when the store fails, `StoreUnavailableError`."""
+
+    def fold_pending(self, site_ids: Collection[str] | None = None) -> int:
+        """Fold the pending rows of `site_ids` (every site when None); returns how many were
+        pending. Waits for those sites' ingest transactions, so that the read model then counts
+        every row of theirs committed before the call."""
+        ...
+
+    def rebuild(
+        self, site_ids: Collection[str] | None = None, *, timeout: timedelta | None = None
+    ) -> Mapping[str, int]:
+        """Recompute the read model of `site_ids` (every site when None) from the stored rows,
+        pending ones included, within `timeout` (None: the store's own); returns how many rows
+        each part of the read model holds. `NotFoundError` names the first unknown site,
+        before anything is done."""
+        ...
+
+    def expire(self, before: date) -> int:
+        """Forget the sessions whose every row is dated before `before` (the partition
+        maintenance drops the rows themselves); returns how many."""
         ...
 
 

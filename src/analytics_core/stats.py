@@ -42,7 +42,7 @@ from analytics_core.ids import is_ulid
 from analytics_core.routing import Store, choose_store
 
 if TYPE_CHECKING:
-    from analytics_core.ports import Clock, HotCoverage, SiteRepository, StatsReader
+    from analytics_core.ports import Clock, HotCoverage, ReadModel, SiteRepository, StatsReader
 
 MAX_RANGE_DAYS = 366
 EARLIEST_DATE = date(2000, 1, 1)
@@ -478,13 +478,19 @@ def query_stats(
     clock: Clock,
     hot_window_days: int,
     coverage: HotCoverage,
+    read_model: ReadModel,
 ) -> StatsReport:
     """Answer `query` for `owner`: every site must be theirs (else 404, exactly like a missing
     site); the hot store answers ranges starting within the hot window and within its
-    coverage (read on every query, so that a change applies at once), the cold one the rest."""
+    coverage (read on every query, so that a change applies at once), the cold one the rest.
+
+    Before the hot store answers, its read model takes in the queried sites' rows ingested
+    since its last fold, so that the answer counts every event committed before the query."""
     for site_id in query.site_ids:
         if sites.get_for_owner(owner, site_id) is None:
             raise NotFoundError("site", site_id)
     store = choose_store(query.start_date, clock, hot_window_days, coverage.since())
+    if store is Store.HOT:
+        read_model.fold_pending(query.site_ids)
     reader = hot if store is Store.HOT else cold
     return complete_report(reader.source, query, reader.read(query))

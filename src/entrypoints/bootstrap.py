@@ -42,6 +42,7 @@ from analytics_core.ports import (
     HotEventCopies,
     IdGenerator,
     IngestStream,
+    ReadModel,
     SiteConfigs,
     SiteRepository,
     StatsReader,
@@ -269,6 +270,23 @@ class Services:
         from adapters.postgres.stats import PostgresStatsReader  # noqa: PLC0415  # query only
 
         return PostgresStatsReader(self.pool)
+
+    @cached_property
+    def read_model(self) -> ReadModel:
+        """The hot store's read model, for the scheduled fold, rebuilds and expiry (statements
+        of up to five minutes)."""
+        from adapters.postgres.read_model import PostgresReadModel  # noqa: PLC0415
+
+        return PostgresReadModel(self.pool)
+
+    @cached_property
+    def query_read_model(self) -> ReadModel:
+        """The read model as a query folds its sites first: within the hot store's query
+        deadline (past it, the query is a 504 as when its own statement is)."""
+        from adapters.postgres.read_model import PostgresReadModel  # noqa: PLC0415
+        from adapters.postgres.stats import STATEMENT_TIMEOUT_MS  # noqa: PLC0415  # query only
+
+        return PostgresReadModel(self.pool, statement_timeout_ms=STATEMENT_TIMEOUT_MS)
 
     @cached_property
     def hot_coverage(self) -> HotCoverage:

@@ -5,16 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
-from adapters.postgres.pool import transaction
-from adapters.postgres.rollups import (
-    fold_pending,
-    read_model_rows,
-    rebuild_rollups,
-    unknown_sites,
-)
-from analytics_core.errors import InvalidRequestError
+from analytics_core.errors import InvalidRequestError, NotFoundError
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD, MaintenanceReport, maintain_partitions
 from analytics_core.privacy import expire_salts
 from entrypoints import logs
@@ -59,12 +53,14 @@ def rebuild_read_model(
 
     Raises `InvalidRequestError` naming the first unknown site, before anything is done."""
     started = time.perf_counter()
-    with transaction(services.pool, statement_timeout_ms=statement_timeout_ms) as conn:
-        missing = unknown_sites(conn, site_ids) if site_ids is not None else []
-        if missing:
-            raise InvalidRequestError.for_field("site", f"no site {missing[0]}")
-        rebuild_rollups(conn, site_ids)
-        rows = read_model_rows(conn)
+    try:
+        rows = dict(
+            services.read_model.rebuild(
+                site_ids, timeout=timedelta(milliseconds=statement_timeout_ms)
+            )
+        )
+    except NotFoundError as exc:
+        raise InvalidRequestError.for_field("site", f"no site {exc.key}") from exc
     return {
         "sites": "all" if site_ids is None else list(site_ids),
         "rows": rows,
@@ -72,14 +68,10 @@ def rebuild_read_model(
     }
 
 
-FOLD_STATEMENT_TIMEOUT_MS = 5 * 60_000
-
-
 def run_fold(services: Services) -> dict[str, Any]:
     """Fold every pending row into the hot store's read model (one transaction)."""
     started = time.perf_counter()
-    with transaction(services.pool, statement_timeout_ms=FOLD_STATEMENT_TIMEOUT_MS) as conn:
-        folded = fold_pending(conn)
+    folded = services.read_model.fold_pending()
     return {"foldedRows": folded, "durationMs": round((time.perf_counter() - started) * 1000)}
 
 
@@ -110,7 +102,7 @@ def make_maintenance_handler(services: Services) -> ScheduledHandler:
 
 def make_fold_handler(services: Services) -> ScheduledHandler:
     """The read-model fold handler, run every minute (the schedule's event is ignored)."""
-    services.pool  # noqa: B018  # fail at cold start when the database is not configured
+    services.read_model  # noqa: B018  # fail at cold start when the database is not configured
     return _logged_handler(services, run_fold, "read model folded")
 
 

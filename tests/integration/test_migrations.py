@@ -12,7 +12,7 @@ from tests.support.db import fetch_all
 
 from adapters.postgres.migrations import PostgresMigrator, default_migrations_dir, discover
 from adapters.postgres.pool import open_pool, transaction
-from adapters.postgres.rollups import fold_pending, pending_rows
+from adapters.postgres.read_model import fold_pending, pending_rows
 from analytics_core.errors import MigrationError
 
 EVENT_COLUMNS = {

@@ -25,7 +25,7 @@ from tests.support.ingest import ACCESS_KEY, firehose_event
 from tests.support.modules import lambda_module
 
 from adapters.postgres.pool import Pool
-from adapters.postgres.rollups import fold_pending
+from adapters.postgres.read_model import fold_pending
 from analytics_core.config import Env
 
 LEVEL_SITES = {

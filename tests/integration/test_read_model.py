@@ -1,5 +1,5 @@
 """The hot store's read model (stats_daily, stats_hourly, stats_repeats) on a real PostgreSQL:
-maintained by folds of new rows (`apply_rollups`, here in the transaction that inserts them;
+maintained by folds of new rows (`fold_rows`, here in the transaction that inserts them;
 folds of the pending rows are in test_read_model_fold.py) it equals a rebuild from the raw
 rows, whatever the order and batching of the rows; it follows the daily partitions (created,
 filled, dropped, expired)."""
@@ -21,7 +21,8 @@ from tests.support.hot_store import ingest_rows
 from adapters.memory_stats import InMemoryStatsReader
 from adapters.postgres.partitions import PostgresEventPartitions, partition_name
 from adapters.postgres.pool import Pool
-from adapters.postgres.rollups import READ_MODEL_TABLES, apply_rollups, rebuild_rollups
+from adapters.postgres.read_model import READ_MODEL_TABLES, fold_rows
+from adapters.postgres.read_model import rebuild as rebuild_read_model
 from adapters.postgres.stats import PostgresStatsReader
 from analytics_core.rows import EventRow, InitialEventRow
 from analytics_core.stats import Dimension, Interval, StatsQuery
@@ -58,7 +59,7 @@ def rebuilt(
         with psycopg.connect(url) as own:
             return rebuilt(url, own)
     with conn.transaction():
-        rebuild_rollups(conn)
+        rebuild_read_model(conn)
     return snapshot(url, conn)
 
 
@@ -158,10 +159,10 @@ def test_maintenance_equals_rebuild(
 
 
 def test_a_batch_without_new_rows_changes_nothing(db: Pool, database_url: str) -> None:
-    """apply_rollups with empty (or absent) temporary tables is a no-op, not an error."""
+    """fold_rows with empty (or absent) temporary tables is a no-op, not an error."""
     with psycopg.connect(database_url) as conn:
         with conn.transaction():
-            apply_rollups(conn)
+            fold_rows(conn)
         assert ingest_rows(conn, (), ()) == 0
     assert all(not rows for rows in snapshot(database_url).values())
 
@@ -305,7 +306,7 @@ def test_read_model_follows_partitions(db: Pool, database_url: str) -> None:
 
 
 def test_rebuild_of_some_sites_leaves_the_others(db: Pool, database_url: str) -> None:
-    """rebuild_rollups(site_ids) recomputes those sites only."""
+    """rebuild_read_model(site_ids) recomputes those sites only."""
     with psycopg.connect(database_url) as conn:
         for n, site in enumerate(SITES):
             moment = datetime(2026, 10, 3, 12, tzinfo=UTC)
@@ -329,7 +330,7 @@ def test_rebuild_of_some_sites_leaves_the_others(db: Pool, database_url: str) ->
             conn.execute("DELETE FROM stats_daily WHERE site_id = %s", (SITES[1],))
         before = snapshot(database_url)
         with conn.transaction():
-            rebuild_rollups(conn, [SITES[0]])
+            rebuild_read_model(conn, [SITES[0]])
     assert snapshot(database_url) == before
     assert before["stats_daily"]  # site 0's rows are there, rebuilt identical
 

@@ -28,14 +28,17 @@ from tests.integration.test_read_model import (
 from tests.support.db import fetch_all
 from tests.support.hot_store import copy_rows
 
+from adapters.memory import InMemoryHotCoverage
 from adapters.memory_stats import InMemoryStatsReader
 from adapters.postgres.events import PostgresEventStore
 from adapters.postgres.pool import Pool, transaction
-from adapters.postgres.rollups import fold_pending, pending_rows, rebuild_rollups
+from adapters.postgres.read_model import PostgresReadModel, fold_pending, pending_rows
+from adapters.postgres.read_model import rebuild as rebuild_read_model
+from adapters.postgres.sites import PostgresSiteRepository
 from adapters.postgres.stats import PostgresStatsReader
 from analytics_core.ingest import Outcome
 from analytics_core.rows import EventRow, InitialEventRow, Row
-from analytics_core.stats import Dimension, Interval, StatsQuery
+from analytics_core.stats import Dimension, Interval, StatsQuery, query_stats
 
 QUERIES = (
     StatsQuery(SITES, DAY0, DAY0 + timedelta(days=4), group_by=Dimension.COUNTRY),
@@ -142,8 +145,9 @@ def test_store_then_fold_equals_rebuild(
     folds: list[str],
 ) -> None:
     """Batches through the real event store, with folds of every site, of one site or none
-    after each batch: queries (which fold first) answer as the reference does, and after a
-    last fold the read model equals a rebuild with nothing left pending."""
+    after each batch: queries (after the fold of their sites that `query_stats` does first)
+    answer as the reference does, and after a last fold the read model equals a rebuild with
+    nothing left pending."""
     clear(connection)
     connection.execute("DELETE FROM stats_pending")
     connection.execute("DELETE FROM stats_pending_ranges")
@@ -160,6 +164,7 @@ def test_store_then_fold_equals_rebuild(
     reference = reference_of(batches)
     reader = PostgresStatsReader(db)
     for query in QUERIES:
+        PostgresReadModel(db).fold_pending(query.site_ids)
         assert reader.read(query) == reference.read(query)
     fold(db)
     assert pending_count(db) == 0
@@ -210,8 +215,9 @@ def test_folds_racing_ingest_stay_exact(db: Pool, database_url: str) -> None:
 
 
 def test_a_query_folds_its_sites_only(db: Pool, database_url: str) -> None:
-    """Rows stored but not folded yet are counted by a query, which folds the queried site's
-    pending rows and leaves the other site's for the schedule."""
+    """Rows stored but not folded yet are counted by a query (`query_stats` on the hot store),
+    which folds the queried site's pending rows and leaves the other site's for the schedule;
+    the stats reader alone only reads."""
     add_sites(database_url)
     moment = datetime(2026, 10, 1, 12, tzinfo=UTC)
     rows = [
@@ -221,9 +227,23 @@ def test_a_query_folds_its_sites_only(db: Pool, database_url: str) -> None:
     ]  # fmt: skip
     PostgresEventStore(db).store(rows, [])
     assert pending_count(db) == 6
-    result = PostgresStatsReader(db).read(StatsQuery(SITES[:1], DAY0, DAY0))
-    assert result.totals.events == 3
-    assert result == reference_of([rows[0::2]]).read(StatsQuery(SITES[:1], DAY0, DAY0))
+    query = StatsQuery(SITES[:1], DAY0, DAY0, interval=Interval.DAY)
+    assert PostgresStatsReader(db).read(query).totals.events == 0
+    assert pending_count(db) == 6
+    report = query_stats(
+        query,
+        "o",
+        sites=PostgresSiteRepository(db),
+        hot=PostgresStatsReader(db),
+        cold=InMemoryStatsReader("cold"),
+        clock=lambda: moment,
+        hot_window_days=30,
+        coverage=InMemoryHotCoverage(),
+        read_model=PostgresReadModel(db),
+    )
+    assert (report.source, report.totals.events) == ("postgres", 3)
+    expected = reference_of([rows[0::2]]).read(query)
+    assert (report.totals, report.timeseries) == (expected.totals, expected.timeseries)
     assert pending_sites(database_url) == [SITES[1]]
 
 
@@ -244,13 +264,13 @@ def test_rebuild_takes_pending_rows_in(db: Pool, database_url: str) -> None:
     rows = pageviews_of_both_sites(4)
     PostgresEventStore(db).store(rows, [])
     with transaction(db) as conn:
-        rebuild_rollups(conn, SITES[:1])
+        rebuild_read_model(conn, SITES[:1])
     assert pending_sites(database_url) == [SITES[1]]
     before = snapshot(database_url)
     assert fold(db, SITES[:1]) == 0
     assert snapshot(database_url) == before
     with transaction(db) as conn:
-        rebuild_rollups(conn)
+        rebuild_read_model(conn)
     assert pending_count(db) == 0
     assert fold(db) == 0
     assert snapshot(database_url) == rebuilt(database_url)
@@ -379,7 +399,7 @@ def test_rebuild_drops_the_keys_and_ranges_of_its_sites(db: Pool, database_url: 
 
     assert pending_of_each_table() == [sorted((s,) for s in SITES)] * 2
     with transaction(db) as conn:
-        rebuild_rollups(conn, SITES[1:])
+        rebuild_read_model(conn, SITES[1:])
     assert pending_of_each_table() == [[(SITES[0],)]] * 2
     assert fold(db, SITES[1:]) == 0
     assert fold(db, SITES[:1]) == 4
@@ -389,7 +409,7 @@ def test_rebuild_drops_the_keys_and_ranges_of_its_sites(db: Pool, database_url: 
     )
     PostgresEventStore(db).store([rows[1]._replace(event_uid="01JDQ7ZK3M0000000000000101")], [])
     with transaction(db) as conn:
-        rebuild_rollups(conn)
+        rebuild_read_model(conn)
     assert pending_of_each_table() == [[], []]
     assert fold(db) == 0
     assert snapshot(database_url) == rebuilt(database_url)

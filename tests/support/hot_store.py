@@ -1,12 +1,12 @@
 """Loading rows into the hot store with their read model, for the query tests.
 
-`ingest_rows` follows the contract of `adapters.postgres.rollups.apply_rollups` to the letter,
+`ingest_rows` follows the contract of `adapters.postgres.read_model.fold_rows` to the letter,
 without the event store's code: in one transaction it inserts the rows that are new (a row
 whose (event_uid, dt) is stored already is skipped, as a redelivery is), puts exactly the
 inserted rows in the temporary tables `ingest_new_events` / `ingest_new_initial_events` (the
-columns of the event tables), and calls `apply_rollups(conn)` once: what a fold does with the
+columns of the event tables), and calls `fold_rows(conn)` once: what a fold does with the
 pending rows, folded at once. `copy_rows` is the bulk path (benchmarks, big fixtures): COPY
-straight into the tables, then `rebuild_rollups`.
+straight into the tables, then the read model's `rebuild`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from adapters.postgres.rollups import apply_rollups, rebuild_rollups
+from adapters.postgres.read_model import fold_rows
+from adapters.postgres.read_model import rebuild as rebuild_read_model
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
 
 _TABLES = (
@@ -83,7 +84,7 @@ def ingest_rows(
                 )
             )
             inserted += max(cursor.rowcount, 0)
-        apply_rollups(conn)
+        fold_rows(conn)
     return inserted
 
 
@@ -99,4 +100,4 @@ def copy_rows(
         _copy(conn, "events", EVENT_COLUMNS, events)
         _copy(conn, "initial_events", INITIAL_EVENT_COLUMNS, initial_events)
         if rebuild:
-            rebuild_rollups(conn)
+            rebuild_read_model(conn)

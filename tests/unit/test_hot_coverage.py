@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.memory import InMemoryHotCoverage, InMemorySiteRepository
-from adapters.memory_stats import InMemoryStatsReader
+from adapters.memory_stats import InMemoryReadModel, InMemoryStatsReader
 from analytics_core.routing import Store, route
 from analytics_core.sites import ComplianceLevel, Site
 from analytics_core.stats import StatsQuery, query_stats
@@ -59,6 +59,7 @@ def test_query_source_follows_a_coverage_change_at_once() -> None:
             clock=lambda: NOW,
             hot_window_days=30,
             coverage=coverage,
+            read_model=InMemoryReadModel(),
         ).source
 
     assert source() == "postgres"

@@ -14,7 +14,7 @@ from tests.support.events import OWNER_A, OWNER_B, api_event, body_of, load_even
 from tests.support.stats_data import HAND_EVENTS, HAND_INITIAL_EVENTS, SITE_A
 
 from adapters.memory import InMemoryHotCoverage, InMemorySiteRepository
-from adapters.memory_stats import InMemoryStatsReader
+from adapters.memory_stats import InMemoryReadModel, InMemoryStatsReader
 from analytics_core.config import Settings
 from analytics_core.errors import QueryTimeoutError
 from analytics_core.routing import Store, route
@@ -79,6 +79,7 @@ class World:
         self.cold = RecordingReader("athena", reference())
         self.clock = clock or FakeClock(NOW)
         self.coverage = InMemoryHotCoverage()
+        self.read_model = InMemoryReadModel()
         services = bootstrap.build(
             Settings(),
             sites=self.sites,
@@ -86,6 +87,7 @@ class World:
             cold_stats=self.cold,
             clock=self.clock,
             hot_coverage=self.coverage,
+            query_read_model=self.read_model,
         )
         self.handler: LambdaHandler = query_api.make_handler(services)
 
@@ -191,6 +193,16 @@ def test_source_says_which_store_answered(days_ago: int, source: str) -> None:
     assert world.calls == 1
 
 
+@pytest.mark.parametrize(("days_ago", "folds"), [(0, [(SITE_A,)]), (31, [])])
+def test_a_hot_query_folds_its_sites_first(days_ago: int, folds: list[tuple[str, ...]]) -> None:
+    """The handler's composition hands the read model to `query_stats`, which folds the
+    queried sites' pending rows before the hot store answers, and never for the cold store."""
+    world = World()
+    start = (NOW.date() - timedelta(days=days_ago)).isoformat()
+    world.get({"siteId": SITE_A, "startDate": start, "endDate": NOW.date().isoformat()})
+    assert world.read_model.folds == folds
+
+
 @given(
     moment=st.datetimes(
         min_value=datetime(2020, 1, 1, tzinfo=UTC).replace(tzinfo=None),
@@ -215,6 +227,7 @@ def test_routing_property(moment: datetime, days_ago: int, window: int) -> None:
             cold_stats=world.cold,
             clock=world.clock,
             hot_coverage=world.coverage,
+            query_read_model=world.read_model,
         )
     )
     body = body_of(

@@ -15,7 +15,7 @@ from tests.support.events import OWNER_A, api_event
 from tests.support.stats_data import HAND_EVENTS, HAND_INITIAL_EVENTS, SITE_A
 
 from adapters.memory import InMemoryHotCoverage, InMemorySiteRepository
-from adapters.memory_stats import InMemoryStatsReader
+from adapters.memory_stats import InMemoryReadModel, InMemoryStatsReader
 from analytics_core.config import Settings
 from analytics_core.sites import ComplianceLevel, Site
 from analytics_core.stats import Dimension, Interval, Metric
@@ -51,6 +51,7 @@ def handler() -> LambdaHandler:
         cold_stats=stats,
         clock=FakeClock(NOW),
         hot_coverage=InMemoryHotCoverage(),
+        query_read_model=InMemoryReadModel(),
     )
     return query_api.make_handler(services)
 

@@ -19,7 +19,7 @@ from psycopg import sql
 from adapters.migration_sql import TABLE_COLUMNS, counts_from_rows, daily_counts_statement
 from adapters.postgres.events import EVENT_COPY_TYPES, INITIAL_EVENT_COPY_TYPES, copy_values
 from adapters.postgres.pool import Pool, transaction
-from adapters.postgres.rollups import fold_pending
+from adapters.postgres.read_model import fold_pending
 from adapters.stats_sql import Dialect
 from analytics_core.backfill import CopyCounts, DayCounts
 from analytics_core.rows import Row

@@ -25,8 +25,8 @@ Within the transaction, in this order:
    and one row per site and table that got rows written to `stats_pending_ranges`: the ids
    drawn since step 1 (after the value drawn there, up to the sequence's `currval`), the first
    and last day and the number of the rows. The read model is folded from those ranges later
-   (`adapters.postgres.rollups.fold_pending`, sql/migrations/0007_stats_pending_ranges.sql,
-   which explains why they hold exactly the batch's rows of the site). Commit, or on any error
+   (`adapters.postgres.read_model.fold_pending`; sql/migrations/0007_stats_pending_ranges.sql
+   explains why they hold exactly the batch's rows of the site). Commit, or on any error
    roll everything back.
 
 The temporary tables are dropped at commit, so a pooled connection keeps no state and a

@@ -19,10 +19,11 @@ import psycopg
 from psycopg import sql
 
 from adapters.postgres.pool import Pool, transaction
-from adapters.postgres.rollups import READ_MODEL_TABLES, expire_read_model
+from adapters.postgres.read_model import READ_MODEL_TABLES
+from adapters.postgres.read_model import expire as expire_read_model
 
 EVENT_TABLES = ("events", "initial_events")
-# The stats read model (rollups.py) is partitioned like the events and follows their days.
+# The stats read model (read_model.py) is partitioned like the events and follows their days.
 PARTITIONED_TABLES = EVENT_TABLES + READ_MODEL_TABLES
 LOCK_WAIT = "10s"
 # Serialises maintenance runs with each other (not with ingest): "partitio" in ASCII.

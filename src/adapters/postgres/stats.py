@@ -1,7 +1,7 @@
 """`StatsReader` on the hot store (PostgreSQL).
 
 Plans, all with the same answers (see `Plan`):
-- the rollups (`stats_daily`, `stats_hourly`, `stats_repeats`, see rollups.py) answer queries
+- the rollups (`stats_daily`, `stats_hourly`, `stats_repeats`, see read_model.py) answer queries
   without filters, or with a single `dimension==value` filter when the breakdown (if any) is by
   that same dimension (and the interval is not hourly): a few thousand pre-summed rows at most,
   whatever the traffic;
@@ -12,7 +12,9 @@ Plans, all with the same answers (see `Plan`):
   tests compare the others with (`rollups=False, session_days=False`).
 
 Everything is parameterised; the only names put into SQL come from the `Dimension` whitelist.
-One statement per query, so totals, timeseries and breakdown come from one snapshot.
+One statement per query, so totals, timeseries and breakdown come from one snapshot. The
+reader only reads: the query use case folds the queried sites' pending rows into the read model
+first (`analytics_core.stats.query_stats`, through the `ReadModel` port).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from typing import Any
 import psycopg
 
 from adapters.postgres.pool import Pool, transaction
-from adapters.postgres.rollups import fold_pending
 from adapters.stats_sql import (
     SESSION_COLUMNS,
     Dialect,
@@ -256,17 +257,12 @@ class PostgresStatsReader:
         return {} if plan is Plan.ROLLUPS else {"enable_nestloop": "off", "jit": "off"}
 
     def read(self, query: StatsQuery) -> StatsResult:
-        """Answer `query`; a statement past the timeout is `QueryTimeoutError`.
-
-        The read model first takes in the queried sites' rows ingested since its last fold
-        (in a transaction of its own, which waits for those sites' ingest transactions), so
-        that the answer counts every event committed before the query."""
+        """Answer `query` from what the read model holds now (rows not folded yet may be
+        missed; only the raw-row plan reads every stored row); a statement past the timeout is
+        `QueryTimeoutError`."""
         text, params = self.statement(query)
         plan = self.plan(query)
         try:
-            if plan is not Plan.RAW_ROWS:
-                with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
-                    fold_pending(conn, query.site_ids)
             with transaction(
                 self._pool,
                 statement_timeout_ms=self._timeout_ms,

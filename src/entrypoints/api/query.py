@@ -96,6 +96,7 @@ def make_handler(services: Services) -> LambdaHandler:
     sites, clock = services.sites, services.clock
     hot, cold = services.hot_stats, services.cold_stats
     coverage = services.hot_coverage
+    read_model = services.query_read_model
     hot_window_days = services.settings.hot_window_days
 
     def query(request: ApiRequest) -> Response:
@@ -112,6 +113,7 @@ def make_handler(services: Services) -> LambdaHandler:
             clock=clock,
             hot_window_days=hot_window_days,
             coverage=coverage,
+            read_model=read_model,
         )
         logs.log_json(
             logger,
