@@ -215,6 +215,26 @@ def verification_json(report: VerificationReport) -> dict[str, Any]:
     }
 
 
+_COLUMNS = ("site", "day", "hot events", "cold events", "hot visitors", "cold visitors")
+
+
+def differences_table(report: VerificationReport) -> str:
+    """The mismatches as a plain-text table, one line each (never wrapped, for grep)."""
+    rows = [
+        (m.site_id, m.day.isoformat(), *map(str, (m.hot.events, m.cold.events)),
+         *map(str, (m.hot.visitors, m.cold.visitors)))
+        for m in report.mismatches
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in (_COLUMNS, *rows)) for i in range(len(_COLUMNS))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        text = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
+        text += [cell.rjust(width) for cell, width in zip(cells[2:], widths[2:], strict=True)]
+        return "  ".join(text)
+
+    return "\n".join(line(r) for r in (_COLUMNS, *rows))
+
+
 def verify_migration_command(
     days: DaysOption = None,
     site: SiteOption = None,
@@ -245,13 +265,8 @@ def verify_migration_command(
             f"{len(report.mismatches)} differences",
             highlight=False,
         )
-        for m in report.mismatches:
-            out.print(
-                f"{m.site_id} {m.day}: hot {m.hot.events} events, {m.hot.visitors} visitors;"
-                f" cold {m.cold.events} events, {m.cold.visitors} visitors",
-                highlight=False,
-                soft_wrap=True,
-            )
+        if report.mismatches:
+            typer.echo(differences_table(report))
     if report.mismatches:
         raise typer.Exit(code=1)
 
