@@ -56,6 +56,9 @@ FORBIDDEN = frozenset(
         "mmdb-writer",
     }
 )
+# Runtime dependencies of the `analytics` command only (a plain `pip install` gives a working
+# command): no handler imports them, so the asset leaves them out.
+CLI_ONLY = frozenset({"typer", "rich"})
 _SKIPPED_DIRS = frozenset(
     {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 )
@@ -138,10 +141,13 @@ def read_project(pyproject: Path) -> Project:
 def runtime_requirements(
     dependencies: Iterable[str], *, use_runtime_boto3: bool = False
 ) -> list[str]:
-    """The requirements to install into the asset: the dependencies less what the runtime has."""
+    """The requirements to install into the asset: the dependencies less what the runtime has
+    and what only the command line uses."""
     chosen = []
     for requirement in dependencies:
         name = requirement_name(requirement)
+        if name in CLI_ONLY:
+            continue
         if name in FORBIDDEN:
             raise PackagingError(
                 f"{name} is local-only or test tooling and must not be a runtime dependency"

@@ -1,115 +1,91 @@
 """The `analytics` command line: operations on a deployment or the local stack.
 
-Every command reads the same settings as the Lambda functions (`DATABASE_URL`, ...).
+Every command reads the same settings as the Lambda functions (`DATABASE_URL`, ...); each
+lives in a module of `entrypoints.commands` (one per command or group), assembled here.
+
+Output: tables (or JSON with `--json`) on stdout; progress bars and errors on stderr. Logs go
+to stderr only with `-v` (except `serve`, a server, which always logs). An expected failure
+(an error of the product's tree: a missing setting, a database that does not answer, a bad
+option) is one line; anything else is one line too, naming the error, and `-v` shows its
+traceback.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator
-from pathlib import Path
+import logging
+import sys
 from typing import Annotated
 
 import typer
 
-from analytics_core.errors import AnalyticsError
-from analytics_core.partitions import DEFAULT_DAYS_AHEAD
-from entrypoints import bootstrap, logs
-from entrypoints.local import import_command, migration_commands
-from entrypoints.local.commands import DataDirOption
-from entrypoints.local.commands import register as register_local_commands
-from entrypoints.local.stack import DEFAULT_DATA_DIR, local_services
-from entrypoints.operations import (
-    rebuild_read_model,
-    run_fold,
-    run_maintenance,
-    run_migrations,
-)
+from entrypoints import logs
+from entrypoints.commands import demo, import_dynamodb, operations, query, replay, serve, sites
+from entrypoints.local import migration_commands
 
 app = typer.Typer(
-    help="Privacy-first web analytics: operations and the local stack.", no_args_is_help=True
+    help="Privacy-first web analytics: operations and the local stack.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 
 
-@contextlib.contextmanager
-def _services(application: str, data_dir: Path) -> Iterator[bootstrap.Services]:
-    # DATABASE_URL, else the embedded server of --data-dir, as every command finds it; an
-    # error of the product's tree, there or in the block, ends the command.
-    try:
-        with local_services(data_dir, application=application, migrate=False) as services:
-            yield services
-    except AnalyticsError as exc:
-        typer.secho(f"error: {exc.message}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=1) from exc
+# What the `local` extra installs: commands that need them (serve, demo, the local lake, the
+# embedded database) say so in one line after a plain `pip install`.
+LOCAL_EXTRA = frozenset({"duckdb", "pyarrow", "pgserver"})
 
 
-@app.command()
-def migrate(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
-    """Apply pending SQL migrations, then create the coming days' partitions."""
-    with _services("analytics-migrate", data_dir) as services:
-        summary = run_migrations(services)
-    applied = summary["applied"]
-    typer.echo(
-        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
-    )
-    typer.echo(json.dumps(summary["partitions"]))
+class _Options:
+    """The global options, as the callback saw them."""
+
+    verbose = False
 
 
-@app.command()
-def partitions(
-    days_ahead: Annotated[
-        int, typer.Option(min=0, help="Create partitions this many days ahead.")
-    ] = DEFAULT_DAYS_AHEAD,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
-) -> None:
-    """Create the coming days' partitions and drop those past HOT_RETENTION_DAYS."""
-    with _services("analytics-partitions", data_dir) as services:
-        summary = run_maintenance(services, days_ahead)
-    typer.echo(json.dumps(summary))
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log to stderr; show tracebacks.")
+]
 
 
-@app.command("fold-stats")
-def fold_stats(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
-    """Fold the events ingested since the last fold into the hot store's read model.
-
-    The deployment does it every minute, `serve` too, and every query for its own sites first.
-    """
-    with _services("analytics-fold-stats", data_dir) as services:
-        summary = run_fold(services)
-    typer.echo(json.dumps(summary))
+@app.callback()
+def _global_options(verbose: VerboseOption = False) -> None:  # noqa: FBT002  # a typer flag
+    _Options.verbose = verbose
+    logs.configure(logging.INFO if verbose else logging.WARNING)
 
 
-@app.command("rebuild-stats")
-def rebuild_stats(
-    site: Annotated[
-        list[str] | None,
-        typer.Option("--site", help="Rebuild this site only (repeatable); default: every site."),
-    ] = None,
-    timeout: Annotated[
-        int, typer.Option(min=1, help="Statement timeout in seconds (a million rows: ~1 min).")
-    ] = 3600,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
-) -> None:
-    """Recompute the hot store's read model (the dashboards' rollups) from the stored events.
-
-    Needed only after rows reached the event tables by another way than ingest (a restore, a
-    manual fix); the rows that ingest and replay store are folded in by `fold-stats`.
-    """
-    with _services("analytics-rebuild-stats", data_dir) as services:
-        summary = rebuild_read_model(services, site or None, statement_timeout_ms=timeout * 1000)
-    typer.echo(json.dumps(summary))
-
-
-register_local_commands(app)
-import_command.register(app)
+app.command()(operations.migrate)
+app.command()(operations.partitions)
+app.command("fold-stats")(operations.fold_stats)
+app.command("rebuild-stats")(operations.rebuild_stats)
+app.command()(serve.serve)
+app.add_typer(sites.sites_app, name="sites")
+app.command()(query.query)
+app.command()(demo.demo)
+app.command("replay")(replay.replay_command)
+import_dynamodb.register(app)
 migration_commands.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    logs.configure()
-    app()
+    """Console-script entry point: the app, with an unexpected error as one line (`-v`: its
+    traceback)."""
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        if exc.name not in LOCAL_EXTRA:
+            raise
+        print(  # noqa: T201  # the command's own error line
+            f"error: this command needs the local stack's packages ({exc.name} is missing): "
+            "pip install 'analytics[local]'",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    except Exception as exc:
+        if _Options.verbose:
+            raise
+        print(  # noqa: T201  # the command's own error line
+            f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

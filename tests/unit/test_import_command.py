@@ -10,7 +10,7 @@ from rich.console import Console
 
 from adapters.memory_legacy import InMemoryLegacyImportTarget, InMemoryLegacyTables
 from analytics_core.legacy_import import import_legacy
-from entrypoints.local.import_command import RichImportProgress, progress_bar, report_json
+from entrypoints.commands.import_dynamodb import RichImportProgress, progress_bar, report_json
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 SITES = [

@@ -16,7 +16,8 @@ from adapters.aws.failures import S3FailureObjects
 from adapters.local.failures import LocalFailureObjects
 from analytics_core.errors import ConfigurationError, InvalidRequestError
 from entrypoints.cli import app
-from entrypoints.local.commands import answer_tables, failure_store, parse_moment
+from entrypoints.commands.query import answer_tables
+from entrypoints.commands.replay import failure_store, parse_moment
 from entrypoints.local.stack import local_environ
 
 

@@ -22,7 +22,7 @@ from adapters.aws.dynamodb import DynamoDBLegacyTables
 from adapters.postgres.legacy_import import PostgresLegacyImportTarget
 from analytics_core.errors import AnalyticsError
 from analytics_core.legacy_import import ImportReport, TableCounts, import_legacy
-from entrypoints.local.commands import DataDirOption, DryRunOption, JsonOption, err, out
+from entrypoints.commands.common import DataDirOption, DryRunOption, JsonOption, err, out
 from entrypoints.local.stack import DEFAULT_DATA_DIR, local_services
 
 EXIT_REFUSED = 1

@@ -1,0 +1,86 @@
+"""`analytics sites create|list`: register and list sites from the command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from analytics_core import sites as core_sites
+from analytics_core.sites import SiteDraft
+from entrypoints.api.schemas import site_json
+from entrypoints.commands.common import (
+    DEFAULT_OWNER,
+    DataDirOption,
+    JsonOption,
+    OwnerOption,
+    command_services,
+    out,
+)
+from entrypoints.local.stack import DEFAULT_DATA_DIR
+
+sites_app = typer.Typer(help="Register and list sites.", no_args_is_help=True)
+
+
+@sites_app.command("create")
+def sites_create(  # noqa: PLR0917  # typer reads options from parameters
+    name: Annotated[str, typer.Argument(help="The site's name.")],
+    domain: Annotated[
+        list[str],
+        typer.Option("--domain", "-d", help="An allowed domain (repeatable; subdomains match)."),
+    ],
+    compliance_level: Annotated[
+        int, typer.Option(min=0, max=2, help="0 compliance required, 1 maybe, 2 not required.")
+    ] = 1,
+    owner: OwnerOption = DEFAULT_OWNER,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    as_json: JsonOption = False,  # noqa: FBT002  # a typer flag
+) -> None:
+    """Register a site; prints its id (or the whole site with --json)."""
+    with command_services(data_dir, "analytics-sites") as services:
+        site = core_sites.create_site(
+            services.sites,
+            services.clock,
+            services.new_id,
+            owner,
+            SiteDraft(name=name, domains=domain, compliance_level=compliance_level),
+        )
+    if as_json:
+        print(json.dumps(site_json(site), indent=2))  # noqa: T201
+    else:
+        print(site.site_id)  # noqa: T201  # alone on stdout, for SITE_ID=$(...)
+
+
+@sites_app.command("list")
+def sites_list(
+    owner: OwnerOption = DEFAULT_OWNER,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    as_json: JsonOption = False,  # noqa: FBT002  # a typer flag
+) -> None:
+    """The owner's sites."""
+    with command_services(data_dir, "analytics-sites") as services:
+        sites = core_sites.list_sites(services.sites, owner)
+    if as_json:
+        print(json.dumps([site_json(s) for s in sites], indent=2))  # noqa: T201
+        return
+    table = Table(title=f"Sites of {owner}")
+    for column in ("site id", "name", "domains", "plan", "allowance", "level", "created"):
+        table.add_column(
+            column,
+            justify="right" if column == "allowance" else "left",
+            no_wrap=column == "site id",
+        )
+    for site in sites:
+        table.add_row(
+            site.site_id,
+            site.name,
+            ", ".join(site.domains),
+            site.plan,
+            f"{site.request_allowance:,}",
+            str(int(site.compliance_level)),
+            site.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
