@@ -1,8 +1,8 @@
 """In-memory adapters: the fakes of the unit tests and a store for throwaway runs.
 
-They implement the same ports as the PostgreSQL adapters and pass the same contract tests
-(tests/integration/test_repository_contract.py), so a unit test that passes with them says
-something about production.
+They implement the same ports as the PostgreSQL and AWS adapters and pass the same contract
+tests (tests/support/contracts.py lists them per port, and a unit test checks that every port
+and adapter is listed), so a unit test that passes with them says something about production.
 """
 
 from __future__ import annotations
