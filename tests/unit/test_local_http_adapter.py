@@ -146,7 +146,8 @@ def call(
 def test_the_sites_api_works_through_the_adapter_with_the_dev_login(
     server: LocalApiServer,
 ) -> None:
-    """Create and list sites over real HTTP as `dev:alice`; bob sees none; no login is 401."""
+    """Create and list sites over real HTTP as `dev:alice`; bob sees none; no login is 401
+    with a hint naming the dev login."""
     alice = {"Authorization": "Bearer dev:alice"}
     status, headers, body = call(
         server, "POST", "/api/sites", {"name": "Blog", "domains": ["example.com"]}, alice
@@ -162,6 +163,7 @@ def test_the_sites_api_works_through_the_adapter_with_the_dev_login(
     status, _, body = call(server, "GET", "/api/sites")
     assert status == 401
     assert json.loads(body)["error"]["code"] == "unauthorized"
+    assert "Bearer dev:<name>" in json.loads(body)["error"]["hint"]
     status, _, body = call(server, "GET", "/api/accounts", headers=alice)
     assert (status, json.loads(body)["emailNotifications"]) == (200, "daily")
 

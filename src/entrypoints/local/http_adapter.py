@@ -190,6 +190,26 @@ def reply_from(response: object) -> HttpReply:
     return HttpReply(status, headers, body)
 
 
+LOGIN_HINT = (
+    "the local stack logs you in with the header 'Authorization: Bearer dev:<name>' "
+    "(any name: that owner's sites)"
+)
+
+
+def _with_login_hint(reply: HttpReply) -> HttpReply:
+    """A 401 of the API names the local stack's dev login (`hint` beside the usual error)."""
+    if reply.status != 401:
+        return reply
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        return reply
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return reply
+    body["error"]["hint"] = LOGIN_HINT
+    return HttpReply(reply.status, reply.headers, json.dumps(body).encode())
+
+
 class BadFramingError(Exception):
     """The request's body cannot be delimited: answered 400, connection closed."""
 
@@ -216,7 +236,7 @@ class LocalApiServer(ThreadingHTTPServer):
         for mount in self.mounts:
             if mount.matches(path):
                 try:
-                    return reply_from(mount.handler(event, None))
+                    return _with_login_hint(reply_from(mount.handler(event, None)))
                 except Exception:  # a handler that raises is a 500, as Lambda's would be
                     logger.exception("handler for %s raised", mount.prefix)
                     return reply_from(error_response(500, "internal_error", "internal error"))
