@@ -217,11 +217,19 @@ class InMemoryStatsReader:
 
 
 class InMemoryHotEventCopies:
-    """`HotEventCopies` over an in-memory reader standing for the hot store."""
+    """`HotEventCopies` over an in-memory reader standing for the hot store's event tables;
+    with a `read_model`, the rows it inserts are recorded there as pending, as the PostgreSQL
+    adapter records them for the fold."""
 
-    def __init__(self, store: InMemoryStatsReader, sites: Callable[[], Collection[str]]) -> None:
+    def __init__(
+        self,
+        store: InMemoryStatsReader,
+        sites: Callable[[], Collection[str]],
+        read_model: InMemoryReadModel | None = None,
+    ) -> None:
         self._store = store
         self._sites = sites
+        self._read_model = read_model
 
     def known_sites(self, site_ids: Collection[str] | None) -> set[str]:
         """The registered sites, or those of `site_ids` that are."""
@@ -229,7 +237,7 @@ class InMemoryHotEventCopies:
         return registered if site_ids is None else registered & set(site_ids)
 
     def copy(self, table: str, rows: Sequence[Row], *, dry_run: bool = False) -> CopyCounts:
-        """Add the rows whose uid is new (the read model is the rows themselves here)."""
+        """Add the rows whose uid is new (and record them as pending in the read model)."""
         new: dict[str, Row] = {}
         for row in rows:
             if not self._store.contains(table, row.event_uid):
@@ -238,6 +246,8 @@ class InMemoryHotEventCopies:
             events = [r for r in new.values() if isinstance(r, EventRow)]
             initial = [r for r in new.values() if isinstance(r, InitialEventRow)]
             self._store.add(events, initial)
+            if self._read_model is not None:
+                self._read_model.record(new.values())
         return CopyCounts(inserted=len(new), present=len(rows) - len(new))
 
     def daily_counts(

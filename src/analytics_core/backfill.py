@@ -3,8 +3,10 @@
 `backfill_hot` (`analytics backfill-hot`) copies the events dated in the last N UTC days from
 the cold store into the hot one. It works a day at a time, newest first, in batches of whole
 sessions: each batch is inserted in one transaction that skips the rows already stored (by
-`event_uid` and day) and brings the read model up to date for the batch's sites, and after a
-day is complete the hot coverage moves back to it (never forward). So an interrupted run
+`event_uid` and day) and records the new ones as pending for the read model; once a day's two
+tables are copied, the read model folds that day's sites (one fold per day: a session's rows of
+both tables then arrive together, which the fold handles fastest) and the hot coverage moves
+back to the day (never forward). So an interrupted run
 leaves the hot store complete from its coverage day on, and a rerun completes the copy while
 inserting nothing twice. Rows without a uid (the DynamoDB version's) get their deterministic
 one (`analytics_core.legacy_uids`), the same on every run.
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         EventPartitions,
         HotCoverage,
         HotEventCopies,
+        ReadModel,
     )
 
 TABLES = ("events", "initial_events")
@@ -106,6 +109,7 @@ def backfill_hot(
     *,
     cold: ColdEventSource,
     hot: HotEventCopies,
+    read_model: ReadModel,
     partitions: EventPartitions,
     coverage: HotCoverage,
     clock: Clock,
@@ -131,6 +135,7 @@ def backfill_hot(
             progress(day, 0)
         if not dry_run and day not in existing:
             partitions.create_day(day)
+        day_sites: set[str] = set()
         for table in TABLES if selected is None or selected else ():
             rows = cold.read_rows(table, day, selected)
             for batch in _session_batches(rows, table, batch_rows):
@@ -138,14 +143,17 @@ def backfill_hot(
                 unknown.update(row.site_id for row in batch if row.site_id not in known)
                 skipped += len(batch) - len(ours)
                 read += len(ours)
-                sites.update(row.site_id for row in ours)
+                day_sites.update(row.site_id for row in ours)
                 if ours:
                     counts = hot.copy(table, ours, dry_run=dry_run)
                     inserted += counts.inserted
                     present += counts.present
                 if progress is not None:
                     progress(day, len(batch))
+        sites |= day_sites
         if not dry_run:
+            if day_sites:
+                read_model.fold_pending(sorted(day_sites))
             since = coverage.move_back(day)
     if dry_run and since is not None:
         since = min(since, wanted[-1])

@@ -301,10 +301,11 @@ class HotEventCopies(Protocol):
         ...
 
     def copy(self, table: str, rows: Sequence[Row], *, dry_run: bool = False) -> CopyCounts:
-        """Insert the rows whose (`event_uid`, `dt`) is not stored yet, in one transaction
-        that also brings the read model up to date for their sites; returns how many were
-        inserted and how many were present. `dry_run` counts the same and changes nothing.
-        The rows' days must have partitions (else they land in the default one)."""
+        """Insert the rows whose (`event_uid`, `dt`) is not stored yet and record them as
+        pending for the read model (a `ReadModel.fold_pending` takes them in), in one
+        transaction; returns how many were inserted and how many were present. `dry_run`
+        counts the same and changes nothing. The rows' days must have partitions (else they
+        land in the default one)."""
         ...
 
     def daily_counts(

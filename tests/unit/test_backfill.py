@@ -11,7 +11,7 @@ import pytest
 from tests.support.legacy_lake import recent, strip_uids
 
 from adapters.memory import InMemoryEventPartitions, InMemoryHotCoverage
-from adapters.memory_stats import InMemoryHotEventCopies, InMemoryStatsReader
+from adapters.memory_stats import InMemoryHotEventCopies, InMemoryReadModel, InMemoryStatsReader
 from analytics_core.backfill import (
     BackfillReport,
     CopyCounts,
@@ -69,11 +69,13 @@ def run(
     sites: Collection[str] | None = None,
     dry_run: bool = False,
     batch_rows: int = 25,
+    read_model: InMemoryReadModel | None = None,
 ) -> tuple[BackfillReport, list[tuple[date, int]]]:
     seen: list[tuple[date, int]] = []
     report = backfill_hot(
         cold=cold_store(),
         hot=hot,
+        read_model=read_model or InMemoryReadModel(),
         partitions=InMemoryEventPartitions(),
         coverage=coverage,
         clock=lambda: NOW,
@@ -88,10 +90,13 @@ def run(
 
 def test_backfill_copies_everything_once_and_equals_the_cold_answers() -> None:
     """Every cold row of a known site is inserted once, the unknown site's row is skipped,
-    and the hot store then answers like the cold one."""
+    the read model folds once per day copied, and the hot store then answers like the cold
+    one."""
     hot_rows = InMemoryStatsReader("hot")
     coverage = InMemoryHotCoverage(TODAY)
-    report, seen = run(InMemoryHotEventCopies(hot_rows, lambda: SITES), coverage)
+    read_model = InMemoryReadModel(sites=lambda: SITES)
+    copies = InMemoryHotEventCopies(hot_rows, lambda: SITES, read_model)
+    report, seen = run(copies, coverage, read_model=read_model)
     total = len(EVENTS) + len(INITIAL)
     assert (report.read, report.inserted, report.present) == (total, total, 0)
     assert (report.skipped, report.unknown_sites) == (1, (UNKNOWN,))
@@ -100,6 +105,10 @@ def test_backfill_copies_everything_once_and_equals_the_cold_answers() -> None:
     assert [d for d, n in seen if n == 0] == [TODAY - timedelta(days=k) for k in range(8)]
     query = StatsQuery(SITES, TODAY - timedelta(days=4), TODAY)
     assert hot_rows.read(query) == cold_store().read(query)
+    assert read_model.reader.read(query) == cold_store().read(query)  # folded, day by day
+    days_with_rows = {row.dt for row in [*EVENTS, *INITIAL]}
+    assert len(read_model.folds) == len(days_with_rows)
+    assert all(set(sites or ()) <= set(SITES) for sites in read_model.folds)
     again, _ = run(InMemoryHotEventCopies(hot_rows, lambda: SITES), coverage)
     assert (again.inserted, again.present) == (0, total)
 

@@ -4,8 +4,9 @@ A batch is copied in one transaction: it locks its sites' rows (in site id order
 ingest transaction does, so that no ingest or fold of those sites interleaves), COPYs the rows
 into a temporary table, inserts those whose (event_uid, dt) is not stored yet and records them
 as pending for the read model (`stats_pending`, which the fold reads), in one statement. The
-fold of those sites follows in a transaction of its own, as after an ingest. Allowances and
-ingest outcome counters are not touched: these events were accepted long ago.
+fold is the caller's (`ReadModel.fold_pending`, once per day copied, so that a session's rows of
+both tables arrive in one fold), as after an ingest. Allowances and ingest outcome counters are
+not touched: these events were accepted long ago.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from psycopg import sql
 from adapters.migration_sql import TABLE_COLUMNS, counts_from_rows, daily_counts_statement
 from adapters.postgres.events import EVENT_COPY_TYPES, INITIAL_EVENT_COPY_TYPES, copy_values
 from adapters.postgres.pool import Pool, transaction
-from adapters.postgres.read_model import fold_pending
 from adapters.stats_sql import Dialect
 from analytics_core.backfill import CopyCounts, DayCounts
 from analytics_core.rows import Row
@@ -58,7 +58,7 @@ _LOCK_SITES = "SELECT 1 FROM sites WHERE site_id = ANY(%s) ORDER BY site_id FOR 
 
 
 class PostgresHotEventCopies:
-    """Copies of cold rows into the event tables, with the read model kept up to date."""
+    """Copies of cold rows into the event tables, recorded as pending for the read model."""
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -75,8 +75,8 @@ class PostgresHotEventCopies:
         return {str(site_id) for (site_id,) in rows}
 
     def copy(self, table: str, rows: Sequence[Row], *, dry_run: bool = False) -> CopyCounts:
-        """Insert the rows not stored yet and fold them into the read model (see the module
-        docstring); `dry_run` rolls the insert back and folds nothing."""
+        """Insert the rows not stored yet and record them as pending (see the module
+        docstring); `dry_run` rolls the insert back."""
         if not rows:
             return CopyCounts()
         create, copy, insert = _statements(table)
@@ -91,9 +91,6 @@ class PostgresHotEventCopies:
                         writer.write_row(copy_values(row))
                 inserted = conn.execute(insert).rowcount
                 conn.execute(sql.SQL("DROP TABLE {}").format(_STAGING))
-        if inserted and not dry_run:
-            with transaction(self._pool, statement_timeout_ms=COPY_STATEMENT_TIMEOUT_MS) as conn:
-                fold_pending(conn, site_ids)
         return CopyCounts(inserted=inserted, present=len(rows) - inserted)
 
     def daily_counts(

@@ -168,6 +168,7 @@ def backfill_hot_command(
             report = backfill_hot(
                 cold=services.cold_events,
                 hot=services.hot_copies,
+                read_model=services.read_model,
                 partitions=services.partitions,
                 coverage=services.hot_coverage,
                 clock=services.clock,
