@@ -1,15 +1,16 @@
 """Moving to the hot store what only the cold store holds, and checking that both agree.
 
 `backfill_hot` (`analytics backfill-hot`) copies the events dated in the last N UTC days from
-the cold store into the hot one. It works a day at a time, newest first, in batches of whole
-sessions: each batch is inserted in one transaction that skips the rows already stored (by
-`event_uid` and day) and records the new ones as pending for the read model; once a day's two
-tables are copied, the read model folds that day's sites (one fold per day: a session's rows of
-both tables then arrive together, which the fold handles fastest) and the hot coverage moves
-back to the day (never forward). So an interrupted run
-leaves the hot store complete from its coverage day on, and a rerun completes the copy while
-inserting nothing twice. Rows without a uid (the DynamoDB version's) get their deterministic
-one (`analytics_core.legacy_uids`), the same on every run.
+the cold store into the hot one. It works a day at a time, newest first: a step copies the
+day's events and the initial events of the day before (the day's first events take their
+sessions' attributes from there, so that a range starting on the coverage day is exact; the
+newest day's own initial events come first). Rows go in batches of whole sessions, each
+inserted in one transaction that skips the rows already stored (by `event_uid` and day) and
+records the new ones as pending for the read model; after each step the read model folds the
+step's sites (one fold per step, not per batch) and the hot coverage moves back to the day
+(never forward). So an interrupted run leaves the hot store complete from its coverage day on,
+and a rerun completes the copy while inserting nothing twice. Rows without a uid (the DynamoDB
+version's) get their deterministic one (`analytics_core.legacy_uids`), the same on every run.
 
 `verify_migration` (`analytics verify-migration`) compares events and visitors per site and UTC
 day, over the last N days that the hot store covers, between the two stores.
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     )
 
 TABLES = ("events", "initial_events")
+ONE_DAY = timedelta(days=1)
 DEFAULT_BATCH_ROWS = 5_000
 
 
@@ -130,14 +132,21 @@ def backfill_hot(
     unknown: set[str] = set()
     existing = partitions.existing_days()
     since = coverage.since()
-    for day in wanted:
+    for index, day in enumerate(wanted):
         if progress is not None:
             progress(day, 0)
-        if not dry_run and day not in existing:
-            partitions.create_day(day)
+        # The day's events, and the initial events of the day before (this day's first
+        # events take their sessions' attributes from there); the newest day's own initial
+        # events first, every older day's came with the day after it.
+        parts = [("events", day), ("initial_events", day - ONE_DAY)]
+        if index == 0:
+            parts.insert(0, ("initial_events", day))
         day_sites: set[str] = set()
-        for table in TABLES if selected is None or selected else ():
-            rows = cold.read_rows(table, day, selected)
+        for table, dated in parts if selected is None or selected else ():
+            if not dry_run and dated not in existing:
+                partitions.create_day(dated)
+                existing.add(dated)
+            rows = cold.read_rows(table, dated, selected)
             for batch in _session_batches(rows, table, batch_rows):
                 ours = [row for row in batch if row.site_id in known]
                 unknown.update(row.site_id for row in batch if row.site_id not in known)

@@ -23,7 +23,7 @@ from analytics_core.backfill import (
     verify_migration,
 )
 from analytics_core.rows import Row
-from analytics_core.stats import StatsQuery
+from analytics_core.stats import Dimension, StatsQuery
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -213,3 +213,24 @@ def test_covered_days() -> None:
     ]
     assert covered_days(TODAY, 3, TODAY) == [TODAY]
     assert covered_days(TODAY, 3, TODAY + timedelta(days=1)) == []
+
+
+def test_a_range_starting_on_the_coverage_day_is_exact() -> None:
+    """With the day before's initial events copied too, the hot store answers a range
+    starting on its coverage day like the cold store (sessions spanning midnight included)."""
+    spanning_days = 0
+    for days in range(1, 6):
+        read_model = InMemoryReadModel(sites=lambda: SITES)
+        coverage = InMemoryHotCoverage(TODAY)
+        copies = InMemoryHotEventCopies(InMemoryStatsReader("hot"), lambda: SITES, read_model)
+        report, _ = run(copies, coverage, days=days, read_model=read_model)
+        assert coverage.since() == report.first == TODAY - timedelta(days=days - 1)
+        first_day = {(r.site_id, r.session_id) for r in EVENTS if r.dt == report.first}
+        day_before = {
+            (r.site_id, r.session_id) for r in INITIAL if r.dt == report.first - timedelta(days=1)
+        }
+        spanning_days += bool(first_day & day_before)
+        for group_by in (None, Dimension.COUNTRY):
+            query = StatsQuery(SITES, report.first, TODAY, group_by=group_by)
+            assert read_model.reader.read(query) == cold_store().read(query), (days, group_by)
+    assert spanning_days  # some first day has sessions that began the day before
