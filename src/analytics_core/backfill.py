@@ -122,8 +122,11 @@ def backfill_hot(
     progress: BackfillProgress | None = None,
 ) -> BackfillReport:
     """Copy the events of the last `days` UTC days from `cold` to `hot` (see the module
-    docstring). Rows of sites the hot store does not know are skipped and counted."""
+    docstring). Rows of sites the hot store does not know are skipped and counted. The hot
+    coverage, which holds for every site, moves only in a run of every site (`site_ids`
+    None): a run restricted to some sites leaves it where it is."""
     today = clock().astimezone(UTC).date()
+    every_site = site_ids is None
     wanted = last_days(today, days)
     known = hot.known_sites(site_ids)
     selected: Collection[str] | None = None if site_ids is None else sorted(known)
@@ -163,8 +166,9 @@ def backfill_hot(
         if not dry_run:
             if day_sites:
                 read_model.fold_pending(sorted(day_sites))
-            since = coverage.move_back(day)
-    if dry_run and since is not None:
+            if every_site:
+                since = coverage.move_back(day)
+    if dry_run and every_site and since is not None:
         since = min(since, wanted[-1])
     return BackfillReport(
         first=wanted[-1],

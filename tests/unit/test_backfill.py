@@ -234,3 +234,18 @@ def test_a_range_starting_on_the_coverage_day_is_exact() -> None:
             query = StatsQuery(SITES, report.first, TODAY, group_by=group_by)
             assert read_model.reader.read(query) == cold_store().read(query), (days, group_by)
     assert spanning_days  # some first day has sessions that began the day before
+
+
+def test_a_run_for_some_sites_leaves_the_coverage_alone() -> None:
+    """The coverage holds for every site, so a `--site` run copies that site's rows and moves
+    it neither back nor forward."""
+    hot_rows = InMemoryStatsReader("hot")
+    coverage = InMemoryHotCoverage(TODAY)
+    report, _ = run(InMemoryHotEventCopies(hot_rows, lambda: SITES), coverage, sites=[SITES[0]])
+    assert report.sites == 1
+    assert report.inserted == sum(1 for r in [*EVENTS, *INITIAL] if r.site_id == SITES[0])
+    assert coverage.since() == report.hot_since == TODAY
+    dry, _ = run(
+        InMemoryHotEventCopies(hot_rows, lambda: SITES), coverage, sites=[SITES[1]], dry_run=True
+    )
+    assert dry.hot_since == TODAY

@@ -150,8 +150,9 @@ def backfill_hot_command(
 
     Partitions are created as needed, rows already stored are skipped (by event_uid), the
     read model is brought up to date for the sites touched, and the hot coverage moves back
-    to the first day copied (never forward). It works newest day first, in batches: run it
-    again after an interruption and it completes the copy, inserting nothing twice.
+    to the first day copied (never forward; only in a run of every site, as it holds for all).
+    It works newest day first, in batches: run it again after an interruption and it completes
+    the copy, inserting nothing twice.
     """
     with _services(data_dir, "analytics-backfill-hot") as services:
         count = days or services.settings.hot_retention_days
