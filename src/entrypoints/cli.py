@@ -19,8 +19,16 @@ from typing import Annotated
 import typer
 
 from entrypoints import logs
-from entrypoints.commands import demo, import_dynamodb, operations, query, replay, serve, sites
-from entrypoints.local import migration_commands
+from entrypoints.commands import (
+    demo,
+    import_dynamodb,
+    migration,
+    operations,
+    query,
+    replay,
+    serve,
+    sites,
+)
 
 app = typer.Typer(
     help="Privacy-first web analytics: operations and the local stack.",
@@ -61,7 +69,7 @@ app.command()(query.query)
 app.command()(demo.demo)
 app.command("replay")(replay.replay_command)
 import_dynamodb.register(app)
-migration_commands.register(app)
+migration.register(app)
 
 
 def main() -> None:

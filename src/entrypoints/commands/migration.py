@@ -9,11 +9,8 @@ go to stdout, progress and errors to stderr; `--json` prints one JSON object ins
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -25,10 +22,15 @@ from analytics_core.backfill import (
     backfill_hot,
     verify_migration,
 )
-from analytics_core.errors import AnalyticsError
-from entrypoints import bootstrap
-from entrypoints.local.commands import DataDirOption, DryRunOption, JsonOption, err, fail, out
-from entrypoints.local.stack import DEFAULT_DATA_DIR, local_services
+from entrypoints.commands.common import (
+    DataDirOption,
+    DryRunOption,
+    JsonOption,
+    command_services,
+    err,
+    out,
+)
+from entrypoints.local.stack import DEFAULT_DATA_DIR
 
 DaysOption = Annotated[
     int | None,
@@ -45,15 +47,6 @@ SiteOption = Annotated[
 ClearOption = Annotated[
     bool, typer.Option("--clear", help="The hot store is complete for every day.")
 ]
-
-
-@contextlib.contextmanager
-def _services(data_dir: Path, application: str) -> Iterator[bootstrap.Services]:
-    try:
-        with local_services(data_dir, application=application) as services:
-            yield services
-    except AnalyticsError as exc:
-        raise fail(exc) from exc
 
 
 def _day(text: str, option: str) -> date:
@@ -91,7 +84,7 @@ def hot_coverage(
         err.print("[red]error:[/red] give --since or --clear, not both")
         raise typer.Exit(code=2)
     day = None if since is None else _day(since, "--since")
-    with _services(data_dir, "analytics-hot-coverage") as services:
+    with command_services(data_dir, "analytics-hot-coverage") as services:
         coverage = services.hot_coverage
         if day is not None or clear:
             coverage.set_since(day)
@@ -154,7 +147,7 @@ def backfill_hot_command(
     It works newest day first, in batches: run it again after an interruption and it completes
     the copy, inserting nothing twice.
     """
-    with _services(data_dir, "analytics-backfill-hot") as services:
+    with command_services(data_dir, "analytics-backfill-hot") as services:
         count = days or services.settings.hot_retention_days
         progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -249,7 +242,7 @@ def verify_migration_command(
     differences; exit status 0 when there are none, 1 otherwise. Today's numbers can differ
     while the cold store's delivery buffer (up to 15 minutes in AWS) is still filling.
     """
-    with _services(data_dir, "analytics-verify-migration") as services:
+    with command_services(data_dir, "analytics-verify-migration") as services:
         report = verify_migration(
             cold=services.cold_events,
             hot=services.hot_copies,
