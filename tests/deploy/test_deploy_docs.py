@@ -1,4 +1,5 @@
-"""The README's deploy section covers what issues 6 and 15 ask for."""
+"""The deploy documentation (docs/deploy.md, and the README's short deploy section) covers what
+a first deploy and its operation need."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from analytics_infra.stack import NO_FUNCTION_URL_REGIONS
 
 from tests.deploy.conftest import REPO
 
-DOC = REPO / "README.md"
+DOC = REPO / "docs" / "deploy.md"
+README = REPO / "README.md"
 
 
 def _text() -> str:
-    text = DOC.read_text(encoding="utf-8")
+    return DOC.read_text(encoding="utf-8")
+
+
+def _readme_section() -> str:
+    text = README.read_text(encoding="utf-8")
     start = text.index("## Deploying to AWS")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else len(text)]
@@ -26,8 +32,8 @@ def test_every_context_value_is_documented() -> None:
     assert missing == []
 
 
-def test_deploy_section_covers_the_issue() -> None:
-    """The section has prerequisites, the deploy command, the migration trigger, key rotation,
+def test_deploy_doc_covers_a_deploy_and_its_operation() -> None:
+    """The document has prerequisites, the deploy command, the migration trigger, key rotation,
     failed-batch replay and a monthly cost for 10 million events."""
     text = _text()
     headings = re.findall(r"^###? (.+)$", text, re.MULTILINE)
@@ -48,7 +54,7 @@ def test_deploy_section_covers_the_issue() -> None:
     assert "10 million" in text
 
 
-def test_deploy_section_covers_issue_15() -> None:
+def test_deploy_doc_covers_a_safe_first_deploy() -> None:
     """The pinned CLI is installed before bootstrap, CI deploys without the interactive
     approval, the regions without Function URLs are named, and the deletion-protection
     choice, the origin secret's rotation and the expand-then-contract rule are written down."""
@@ -72,3 +78,15 @@ def test_deploy_section_covers_issue_15() -> None:
     assert "origin_secret_version_id" in text
     assert "X-Origin-Verify" in text
     assert f"`{DEFAULTS['aurora_postgres_version']}`" in text
+
+
+def test_readme_deploy_section_gives_the_commands_in_order() -> None:
+    """The README's short deploy section runs npm ci, bootstrap, then a deploy without the
+    interactive approval, and links the full deploy documentation."""
+    text = _readme_section()
+    order = ["python deploy/package_lambda.py", "npm ci", "npx cdk bootstrap", "npx cdk deploy"]
+    positions = [text.find(step) for step in order]
+    assert all(p >= 0 for p in positions), dict(zip(order, positions, strict=True))
+    assert positions == sorted(positions)
+    assert "--require-approval never" in text
+    assert "(docs/deploy.md)" in text
