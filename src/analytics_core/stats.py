@@ -3,8 +3,8 @@
 A `StatsQuery` is parsed from the query string of `GET /api/query` with one clear complaint per
 bad parameter. A `StatsReader` (hot PostgreSQL, Athena, local DuckDB, in memory) answers it with
 raw sums (`Counts`); the metrics are derived from the sums here, once, so that every store
-rounds the same way. The definitions, shared by every store (the README's "Metric definitions"
-say the same):
+rounds the same way. The definitions, shared by every store (docs/query-api.md, "Metric
+definitions", says the same):
 
 - an event is a row of `events` or `initial_events` dated (`dt`) within the range; a session is
   (site_id, session_id);
@@ -166,7 +166,7 @@ class StatsQuery:
 
     @classmethod
     def from_query_string(cls, params: Mapping[str, str], *, today: date) -> StatsQuery:
-        """Parse `GET /api/query` parameters (the README's Query API section); every problem is
+        """Parse `GET /api/query` parameters (docs/query-api.md); every problem is
         named. Dates run from 2000-01-01 to a year after `today` (UTC).
 
         API Gateway joins a repeated parameter's values with commas, so `siteId=a&siteId=b`

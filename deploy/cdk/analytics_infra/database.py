@@ -185,7 +185,7 @@ class DeletionProtectionAfterDeploy(Construct):
     so it runs last and a deploy that fails before it leaves the cluster unprotected (its
     rollback can delete it). On delete
     it does nothing: deleting the stack then stops at the protected cluster, which is the point
-    of the protection (turn it off by hand first; the README says how).
+    of the protection (turn it off by hand first; docs/deploy.md says how).
     """
 
     def __init__(

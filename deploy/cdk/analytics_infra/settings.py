@@ -18,7 +18,7 @@ from typing import Any
 
 PLACEHOLDER_MARK = "PLACEHOLDER"
 
-# Context key -> default. The keys are the public interface of the app (README, deploy section).
+# Context key -> default. The keys are the public interface of the app (docs/deploy.md).
 DEFAULTS: Mapping[str, Any] = {
     "stack_name": "Analytics",
     "cognito_user_pool_id": "us-east-1_PLACEHOLDER",
@@ -53,7 +53,7 @@ DEFAULTS: Mapping[str, Any] = {
     # An AWS WAF web ACL with a per-IP rate-based rule on the ingest distribution.
     "ingest_waf": False,
     "ingest_waf_rate_limit": 2000,
-    # The VersionId of the origin secret CloudFront sends (set while rotating it; README).
+    # The VersionId of the origin secret CloudFront sends (set while rotating it; docs/deploy.md).
     "origin_secret_version_id": "",
     "lambda_asset_dir": "",
     "migration_run_id": "",

@@ -1,4 +1,4 @@
-"""GET /api/query: aggregate statistics of the caller's sites (see the README's Query API section).
+"""GET /api/query: aggregate statistics of the caller's sites (see docs/query-api.md).
 
 The handler reads the caller from the JWT claims, parses the query string into a
 `StatsQuery` (400 naming each bad parameter), and lets `query_stats` check ownership (404 for
