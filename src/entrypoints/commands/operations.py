@@ -21,13 +21,12 @@ from entrypoints.operations import (
 
 
 def migrate(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
-    """Apply pending SQL migrations, then create the coming days' partitions."""
+    """Apply pending SQL migrations and the new or changed function files (sql/functions/),
+    then create the coming days' partitions."""
     with command_services(data_dir, "analytics-migrate", migrate=False) as services:
         summary = run_migrations(services)
-    applied = summary["applied"]
-    typer.echo(
-        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
-    )
+    for what, names in (("migration", summary["applied"]), ("function file", summary["functions"])):
+        typer.echo(f"applied {len(names)} {what}(s)" + (f": {', '.join(names)}" if names else ""))
     typer.echo(json.dumps(summary["partitions"]))
 
 
