@@ -135,6 +135,10 @@ def moto_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
+    # moto's backends live in this process, shared by every server it starts: begin empty.
+    reset = urllib.request.Request(f"{url}/moto-api/reset", data=b"{}", method="POST")  # noqa: S310  # the local moto server
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # idem
+        pass
     env = {
         "AWS_ENDPOINT_URL": url,
         "AWS_ACCESS_KEY_ID": "testing",
