@@ -45,9 +45,9 @@ from adapters.migration_sql import (
     row_from_values,
 )
 from adapters.stats_sql import Dialect, Statement, build_statement, result_from_rows
-from analytics_core.backfill import DayCounts
 from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, StoreUnavailableError
+from analytics_core.migration_counts import DayCounts
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow, Row
 from analytics_core.stats import StatsQuery, StatsResult
 

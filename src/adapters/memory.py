@@ -18,7 +18,7 @@ import attrs
 from analytics_core.allowance import split_by_allowance
 from analytics_core.envelopes import Geo
 from analytics_core.errors import ColdForwardError, InfrastructureError, StoreUnavailableError
-from analytics_core.ingest import Outcome, OutcomeTally, SiteConfig
+from analytics_core.outcomes import Outcome, OutcomeTally, SiteConfig
 from analytics_core.privacy import SALT_BYTES
 from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.sites import (

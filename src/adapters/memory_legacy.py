@@ -12,15 +12,8 @@ from datetime import datetime
 import attrs
 
 from analytics_core.errors import SourceUnavailableError
-from analytics_core.legacy_import import (
-    AccountRecord,
-    LegacyTableInfo,
-    SiteRecord,
-    WriteCounts,
-    WriteOutcome,
-    record_timestamps,
-    write_outcome,
-)
+from analytics_core.legacy_import import WriteOutcome, record_timestamps, write_outcome
+from analytics_core.legacy_records import AccountRecord, LegacyTableInfo, SiteRecord, WriteCounts
 from analytics_core.sites import (
     DEFAULT_PLAN,
     DEFAULT_REQUEST_ALLOWANCE,

@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import attrs
 
-from analytics_core.backfill import CopyCounts, DayCounts
 from analytics_core.errors import NotFoundError
 from analytics_core.legacy_uids import MISSING_UID, assign_legacy_uids
+from analytics_core.migration_counts import CopyCounts, DayCounts
 from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.stats import (
     PAGEVIEW,

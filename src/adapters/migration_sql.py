@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from adapters.stats_sql import Dialect, Statement, bind
-from analytics_core.backfill import DayCounts
 from analytics_core.legacy_uids import MISSING_UID
+from analytics_core.migration_counts import DayCounts
 from analytics_core.rows import (
     EVENT_COLUMNS,
     INITIAL_EVENT_COLUMNS,

@@ -24,8 +24,8 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-from analytics_core.enrichment import BOT, DeviceType, UserAgentInfo
 from analytics_core.limits import SESSION_ATTRIBUTE, replace_surrogates
+from analytics_core.user_agents import BOT, DeviceType, UserAgentInfo
 
 TOOL_FAMILIES = frozenset(
     {

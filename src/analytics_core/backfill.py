@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from analytics_core.legacy_uids import assign_legacy_uids
+from analytics_core.migration_counts import DayCounts
 from analytics_core.rows import Row
 
 if TYPE_CHECKING:
@@ -40,22 +41,6 @@ if TYPE_CHECKING:
 TABLES = ("events", "initial_events")
 ONE_DAY = timedelta(days=1)
 DEFAULT_BATCH_ROWS = 5_000
-
-
-@attrs.frozen
-class DayCounts:
-    """What `verify-migration` compares for one site and day."""
-
-    events: int = 0
-    visitors: int = 0
-
-
-@attrs.frozen
-class CopyCounts:
-    """What one batch of copied rows did."""
-
-    inserted: int = 0
-    present: int = 0
 
 
 @attrs.frozen

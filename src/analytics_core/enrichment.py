@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-
-import attrs
 
 from analytics_core.domains import host_matches, request_host
 from analytics_core.envelopes import Geo, RequestContext
@@ -29,32 +26,12 @@ from analytics_core.limits import (
     screen_dimension,
 )
 from analytics_core.ports import GeoLookup
+from analytics_core.user_agents import UserAgentInfo
 from analytics_core.validation import Payload
 
 UTM_FIELDS = ("source", "medium", "campaign", "content", "term")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _SUBDIVISION = re.compile(r"[A-Z0-9]{1,3}")
-
-
-class DeviceType(StrEnum):
-    """The kinds of device the dashboard tells apart."""
-
-    DESKTOP = "desktop"
-    MOBILE = "mobile"
-    TABLET = "tablet"
-
-
-@attrs.frozen
-class UserAgentInfo:
-    """What a user agent string says, as far as we keep it."""
-
-    browser: str | None = None
-    os: str | None = None
-    device: DeviceType | None = None
-    is_bot: bool = False
-
-
-BOT = UserAgentInfo(is_bot=True)
 
 
 @lru_cache(maxsize=4096)

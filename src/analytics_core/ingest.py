@@ -23,15 +23,15 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 import attrs
 
-from analytics_core.enrichment import BOT, UserAgentInfo, session_columns
+from analytics_core.enrichment import session_columns
 from analytics_core.envelopes import Envelope, EnvelopeRecord
 from analytics_core.errors import InfrastructureError
 from analytics_core.limits import EVENT_NAME, PATHNAME, SESSION_ID, clean_properties
+from analytics_core.outcomes import Outcome, OutcomeTally, SiteConfig
 from analytics_core.ports import (
     ColdForwarder,
     DailySalts,
@@ -53,6 +53,7 @@ from analytics_core.privacy import (
 )
 from analytics_core.rows import EventRow, InitialEventRow, Row
 from analytics_core.sites import ComplianceLevel
+from analytics_core.user_agents import BOT, UserAgentInfo
 from analytics_core.validation import (
     EventKind,
     Payload,
@@ -61,37 +62,6 @@ from analytics_core.validation import (
     is_site_id,
     parse_payload,
 )
-
-
-class Outcome(StrEnum):
-    """What became of one record of a batch."""
-
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    MALFORMED = "malformed"
-    UNKNOWN_SITE = "unknown_site"
-    DOMAIN_MISMATCH = "domain_mismatch"
-    BOT = "bot"
-    OVER_ALLOWANCE = "over_allowance"
-
-
-@attrs.frozen
-class SiteConfig:
-    """What ingest needs to know of a site (its allowance is read only under lock, at store)."""
-
-    site_id: str
-    domains: tuple[str, ...]
-    compliance_level: ComplianceLevel
-
-
-@attrs.frozen
-class OutcomeTally:
-    """How many records of a site and UTC day ended in `outcome` (for `ingest_outcomes`)."""
-
-    site_id: str
-    day: date
-    outcome: Outcome
-    count: int
 
 
 @attrs.frozen

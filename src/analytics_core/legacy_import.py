@@ -36,6 +36,7 @@ import attrs
 
 from analytics_core.domains import DomainError, normalise_domain
 from analytics_core.ids import is_ulid
+from analytics_core.legacy_records import AccountRecord, LegacyTableInfo, SiteRecord, WriteCounts
 from analytics_core.ports import Clock, LegacyImportTarget, LegacyTables
 from analytics_core.sites import MAX_DOMAINS, ComplianceLevel, EmailNotifications
 
@@ -83,42 +84,6 @@ _WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 # ---------------------------------------------------------------- values
-
-
-@attrs.frozen
-class SiteRecord:
-    """A legacy site mapped onto a `sites` row; None means the item did not say (the table's
-    default on insert, the row's value on update)."""
-
-    site_id: str
-    owner_sub: str
-    name: str
-    domains: tuple[str, ...]
-    plan: str | None
-    request_allowance: int | None
-    compliance_level: ComplianceLevel | None
-    created_at: datetime | None
-    updated_at: datetime | None
-
-    @property
-    def key(self) -> str:
-        """The row's primary key."""
-        return self.site_id
-
-
-@attrs.frozen
-class AccountRecord:
-    """A legacy preferences item mapped onto an `accounts` row (None: as for `SiteRecord`)."""
-
-    cognito_sub: str
-    email_notifications: EmailNotifications | None
-    created_at: datetime | None
-    updated_at: datetime | None
-
-    @property
-    def key(self) -> str:
-        """The row's primary key."""
-        return self.cognito_sub
 
 
 @attrs.frozen
@@ -174,22 +139,6 @@ class WriteOutcome(StrEnum):
 
 
 @attrs.frozen
-class WriteCounts:
-    """Rows created, updated and left unchanged by writing some records."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def __add__(self, other: WriteCounts) -> WriteCounts:
-        return WriteCounts(
-            self.created + other.created,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-        )
-
-
-@attrs.frozen
 class TableCounts:
     """One table's tally: items read, and what became of them (the four add up to `read`)."""
 
@@ -198,15 +147,6 @@ class TableCounts:
     updated: int
     unchanged: int
     refused: int
-
-
-@attrs.frozen
-class LegacyTableInfo:
-    """What the source says about a table before it is read."""
-
-    name: str
-    key_attributes: tuple[str, ...]
-    estimated_items: int | None
 
 
 @attrs.frozen

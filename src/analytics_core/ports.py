@@ -12,20 +12,20 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from analytics_core.backfill import CopyCounts, DayCounts
-    from analytics_core.enrichment import UserAgentInfo
     from analytics_core.envelopes import Geo
     from analytics_core.failures import StoredObject
-    from analytics_core.ingest import Outcome, OutcomeTally, SiteConfig
-    from analytics_core.legacy_import import (
+    from analytics_core.legacy_records import (
         AccountRecord,
         LegacyTableInfo,
         SiteRecord,
         WriteCounts,
     )
+    from analytics_core.migration_counts import CopyCounts, DayCounts
+    from analytics_core.outcomes import Outcome, OutcomeTally, SiteConfig
     from analytics_core.rows import Row
     from analytics_core.sites import Account, NewSite, Site
     from analytics_core.stats import StatsQuery, StatsResult
+    from analytics_core.user_agents import UserAgentInfo
 
 Clock = Callable[[], datetime]
 """The current time, timezone-aware (UTC)."""

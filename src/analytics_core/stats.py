@@ -1,10 +1,11 @@
-"""Aggregate statistics: the query, the metric definitions, and the `query_stats` use case.
+"""Aggregate statistics: the query, the metric definitions, the report (values and pure
+functions; the use case is `querying.query_stats`).
 
-A `StatsQuery` is parsed from the query string of `GET /api/query` with one clear complaint per
-bad parameter. A `StatsReader` (hot PostgreSQL, Athena, local DuckDB, in memory) answers it with
-raw sums (`Counts`); the metrics are derived from the sums here, once, so that every store
-rounds the same way. The definitions, shared by every store (docs/query-api.md, "Metric
-definitions", says the same):
+A `StatsQuery` is read from the query string of `GET /api/query` at the edge
+(`entrypoints.api.query_params`), which names each bad parameter. A `StatsReader` (hot
+PostgreSQL, Athena, local DuckDB, in memory) answers it with raw sums (`Counts`); the metrics
+are derived from the sums here, once, so that every store rounds the same way. The
+definitions, shared by every store (docs/query-api.md, "Metric definitions", says the same):
 
 - an event is a row of `events` or `initial_events` dated (`dt`) within the range; a session is
   (site_id, session_id);
@@ -27,22 +28,12 @@ definitions", says the same):
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
-from typing import TYPE_CHECKING, TypeVar
 
 import attrs
-
-from analytics_core.errors import InvalidRequestError, NotFoundError
-from analytics_core.ids import is_ulid
-from analytics_core.routing import Store, choose_store
-
-if TYPE_CHECKING:
-    from analytics_core.ports import Clock, HotCoverage, ReadModel, SiteRepository, StatsReader
 
 MAX_RANGE_DAYS = 366
 EARLIEST_DATE = date(2000, 1, 1)
@@ -163,183 +154,6 @@ class StatsQuery:
     def days(self) -> int:
         """How many days the range covers."""
         return (self.end_date - self.start_date).days + 1
-
-    @classmethod
-    def from_query_string(cls, params: Mapping[str, str], *, today: date) -> StatsQuery:
-        """Parse `GET /api/query` parameters (docs/query-api.md); every problem is
-        named. Dates run from 2000-01-01 to a year after `today` (UTC).
-
-        API Gateway joins a repeated parameter's values with commas, so `siteId=a&siteId=b`
-        and `siteId=a,b` mean the same.
-        """
-        problems: dict[str, str] = {}
-        for name in params:
-            if name not in _PARAMETERS:
-                problems[str(name)] = "unknown parameter"
-
-        def field(name: str, parse: Callable[[str], _T], default: _T) -> _T:
-            raw = params.get(name)
-            if raw is None:
-                return default
-            try:
-                return parse(raw)
-            except _ProblemError as problem:
-                problems[name] = str(problem)
-                return default
-
-        no_sites: tuple[str, ...] = ()
-        no_filters: tuple[Filter, ...] = ()
-        site_ids = field("siteId", _parse_site_ids, no_sites)
-        if "siteId" not in params:
-            problems["siteId"] = "required parameter"
-        parse_date = functools.partial(_parse_date, latest=_a_year_after(today))
-        start = field("startDate", parse_date, None)
-        end = field("endDate", parse_date, None)
-        for name in ("startDate", "endDate"):
-            if name not in params:
-                problems[name] = "required parameter"
-        metrics = field("metrics", _parse_metrics, DEFAULT_METRICS)
-        group_by = field("groupBy", _enum_parser(Dimension, "dimension"), None)
-        interval = field("interval", _enum_parser(Interval, "interval"), None)
-        filters = field("filters", _parse_filters, no_filters)
-        limit = field("limit", _parse_limit, DEFAULT_LIMIT)
-        if start is not None and end is not None:
-            days = (end - start).days + 1
-            if end < start:
-                problems["endDate"] = "must not be before startDate"
-            elif days > MAX_RANGE_DAYS:
-                problems["endDate"] = f"the range covers at most {MAX_RANGE_DAYS} days"
-            elif interval is Interval.HOUR and days > MAX_HOURLY_RANGE_DAYS:
-                problems["interval"] = (
-                    f"hour allows a range of at most {MAX_HOURLY_RANGE_DAYS} days"
-                )
-        if problems:
-            raise InvalidRequestError("invalid query", problems)
-        assert start is not None  # noqa: S101  # the problems above cover None
-        assert end is not None  # noqa: S101
-        return cls(
-            site_ids=site_ids,
-            start_date=start,
-            end_date=end,
-            metrics=metrics,
-            group_by=group_by,
-            interval=interval,
-            filters=filters,
-            limit=limit,
-        )
-
-
-# ---------------------------------------------------------------- parsing helpers
-
-_PARAMETERS = frozenset(
-    {"siteId", "startDate", "endDate", "metrics", "groupBy", "interval", "filters", "limit"}
-)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_LIMIT = re.compile(r"[0-9]{1,4}")
-# Values never need these, and they are the material of injection attempts: refused outright
-# (filter values are bound as parameters anyway; this makes attempts loud instead of empty).
-_FORBIDDEN_IN_VALUES = ("'", '"', "`", "\\", ";", "--", "/*", "*/")
-
-
-class _ProblemError(ValueError):
-    """What is wrong with one parameter; the message is what the caller reads."""
-
-
-_T = TypeVar("_T")
-_E = TypeVar("_E", bound=StrEnum)
-
-
-def _split(raw: str) -> list[str]:
-    items = [item.strip() for item in raw.split(",")]
-    if any(not item for item in items):
-        raise _ProblemError("empty item in a comma-separated list")
-    return items
-
-
-def _parse_site_ids(raw: str) -> tuple[str, ...]:
-    ids = list(dict.fromkeys(_split(raw)))
-    bad = [item for item in ids if not is_ulid(item)]
-    if bad:
-        raise _ProblemError("each siteId must be a site id (a ULID)")
-    if len(ids) > MAX_SITES:
-        raise _ProblemError(f"at most {MAX_SITES} sites")
-    return tuple(ids)
-
-
-def _a_year_after(day: date) -> date:
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + 1, day=28)
-
-
-def _parse_date(raw: str, *, latest: date) -> date:
-    if not _DATE.fullmatch(raw):
-        raise _ProblemError("must be a date YYYY-MM-DD")
-    try:
-        parsed = date.fromisoformat(raw)
-    except ValueError:
-        raise _ProblemError("must be a date YYYY-MM-DD") from None
-    if not EARLIEST_DATE <= parsed <= latest:
-        raise _ProblemError(
-            f"must be a date from {EARLIEST_DATE.isoformat()} to {latest.isoformat()}"
-        )
-    return parsed
-
-
-def _parse_metrics(raw: str) -> tuple[Metric, ...]:
-    names = _split(raw)
-    unknown = [name for name in names if name not in Metric.__members__.values()]
-    if unknown:
-        raise _ProblemError(f"unknown metric; use {', '.join(m.value for m in Metric)}")
-    return tuple(dict.fromkeys(Metric(name) for name in names))
-
-
-def _enum_parser(enum: type[_E], what: str) -> Callable[[str], _E]:
-    def parse(raw: str) -> _E:
-        try:
-            return enum(raw)
-        except ValueError:
-            choices = ", ".join(member.value for member in enum)
-            raise _ProblemError(f"unknown {what}; use one of {choices}") from None
-
-    return parse
-
-
-def _parse_limit(raw: str) -> int:
-    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise _ProblemError(f"must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
-
-
-def _parse_filters(raw: str) -> tuple[Filter, ...]:
-    parts = raw.split(";")
-    if len(parts) > MAX_FILTERS:
-        raise _ProblemError(f"at most {MAX_FILTERS} filters")
-    return tuple(_parse_filter(part) for part in parts)
-
-
-def _parse_filter(text: str) -> Filter:
-    positions = [(text.find(op.value), op) for op in Operator if op.value in text]
-    if not positions:
-        raise _ProblemError("each filter must look like dimension==value or dimension!=value")
-    position, operator = min(positions, key=lambda found: found[0])
-    name, value = text[:position].strip(), text[position + len(operator.value) :]
-    try:
-        dimension = Dimension(name)
-    except ValueError:
-        choices = ", ".join(d.value for d in Dimension)
-        raise _ProblemError(f"unknown filter dimension; use one of {choices}") from None
-    if not value:
-        raise _ProblemError("a filter value must not be empty")
-    if len(value) > MAX_FILTER_VALUE_LENGTH:
-        raise _ProblemError(f"a filter value has at most {MAX_FILTER_VALUE_LENGTH} characters")
-    if any(not ch.isprintable() for ch in value) or any(s in value for s in _FORBIDDEN_IN_VALUES):
-        raise _ProblemError(
-            "a filter value must not contain control characters, quotes, backslashes, "
-            "semicolons or comment markers"
-        )
-    return Filter(dimension, operator, value)
 
 
 # ---------------------------------------------------------------- results
@@ -466,31 +280,3 @@ def complete_report(source: str, query: StatsQuery, result: StatsResult) -> Stat
 
 
 # ---------------------------------------------------------------- use case
-
-
-def query_stats(
-    query: StatsQuery,
-    owner: str,
-    *,
-    sites: SiteRepository,
-    hot: StatsReader,
-    cold: StatsReader,
-    clock: Clock,
-    hot_window_days: int,
-    coverage: HotCoverage,
-    read_model: ReadModel,
-) -> StatsReport:
-    """Answer `query` for `owner`: every site must be theirs (else 404, exactly like a missing
-    site); the hot store answers ranges starting within the hot window and within its
-    coverage (read on every query, so that a change applies at once), the cold one the rest.
-
-    Before the hot store answers, its read model takes in the queried sites' rows ingested
-    since its last fold, so that the answer counts every event committed before the query."""
-    for site_id in query.site_ids:
-        if sites.get_for_owner(owner, site_id) is None:
-            raise NotFoundError("site", site_id)
-    store = choose_store(query.start_date, clock, hot_window_days, coverage.since())
-    if store is Store.HOT:
-        read_model.fold_pending(query.site_ids)
-    reader = hot if store is Store.HOT else cold
-    return complete_report(reader.source, query, reader.read(query))

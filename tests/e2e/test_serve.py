@@ -16,7 +16,8 @@ import pytest
 
 from adapters.lake import LocalStatsReader
 from adapters.local.failures import LocalFailureObjects
-from analytics_core.stats import Metric, StatsQuery
+from analytics_core.stats import Metric
+from entrypoints.api.query_params import parse_stats_query
 from tests.e2e.stack import Serve, fetch, fetch_after_exit, poll, session_payloads
 
 pytestmark = pytest.mark.slow
@@ -65,7 +66,7 @@ def metric_values(answer: dict[str, object]) -> dict[str, object]:
 
 def lake_counts(lake: Path, site_id: str) -> dict[str, int | float | None]:
     today = datetime.now(UTC).date().isoformat()
-    query = StatsQuery.from_query_string(
+    query = parse_stats_query(
         {
             "siteId": site_id,
             "startDate": today,

@@ -33,9 +33,9 @@ from adapters.migration_sql import (
     row_from_values,
 )
 from adapters.stats_sql import Dialect, Statement
-from analytics_core.backfill import DayCounts
 from analytics_core.config import Settings
 from analytics_core.legacy_uids import MISSING_UID
+from analytics_core.migration_counts import DayCounts
 from analytics_core.rows import EventRow, InitialEventRow
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "athena"

@@ -19,8 +19,9 @@ from adapters.postgres.partitions import PostgresEventPartitions
 from adapters.postgres.pool import Pool
 from adapters.postgres.read_model import PostgresReadModel
 from adapters.postgres.stats import PostgresStatsReader
-from analytics_core.backfill import TABLES, CopyCounts
+from analytics_core.backfill import TABLES
 from analytics_core.legacy_uids import MISSING_UID, assign_legacy_uids
+from analytics_core.migration_counts import CopyCounts
 from analytics_core.ports import ColdEventSource, HotEventCopies
 from analytics_core.rows import Row
 from analytics_core.stats import Dimension, StatsQuery

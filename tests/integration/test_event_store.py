@@ -25,7 +25,7 @@ from adapters.postgres.events import (
 )
 from adapters.postgres.pool import Pool
 from analytics_core.errors import StoreUnavailableError
-from analytics_core.ingest import Outcome, OutcomeTally
+from analytics_core.outcomes import Outcome, OutcomeTally
 from analytics_core.ports import EventStore
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
 from analytics_core.sites import ComplianceLevel, Site

@@ -15,10 +15,10 @@ from tests.support.world import World
 from adapters.geoip import GeoIP2CityLookup
 from adapters.useragents import UaParserUserAgents, build_parser
 from analytics_core.config import Settings
-from analytics_core.enrichment import DeviceType, UserAgentInfo
 from analytics_core.envelopes import Geo
 from analytics_core.errors import ConfigurationError
 from analytics_core.sites import ComplianceLevel
+from analytics_core.user_agents import DeviceType, UserAgentInfo
 from entrypoints import bootstrap
 
 D, M, T = DeviceType.DESKTOP, DeviceType.MOBILE, DeviceType.TABLET

@@ -25,7 +25,7 @@ from adapters.memory_legacy import InMemoryLegacyImportTarget
 from adapters.postgres.legacy_import import PostgresLegacyImportTarget
 from adapters.postgres.pool import Pool
 from analytics_core.errors import SourceUnavailableError
-from analytics_core.legacy_import import AccountRecord, SiteRecord, WriteCounts
+from analytics_core.legacy_records import AccountRecord, SiteRecord, WriteCounts
 from analytics_core.ports import LegacyImportTarget
 from analytics_core.sites import ComplianceLevel, EmailNotifications
 from entrypoints.cli import app

@@ -15,7 +15,7 @@ from adapters.postgres.pool import Pool
 from adapters.postgres.salts import PostgresDailySalts
 from adapters.postgres.site_configs import PostgresSiteConfigs
 from analytics_core.config import Settings
-from analytics_core.ingest import SiteConfig
+from analytics_core.outcomes import SiteConfig
 from analytics_core.ports import DailySalts
 from analytics_core.privacy import SALT_BYTES
 from analytics_core.sites import ComplianceLevel

@@ -43,7 +43,7 @@ from adapters.postgres.site_configs import PostgresSiteConfigs
 from adapters.postgres.sites import PostgresSiteRepository
 from analytics_core.envelopes import Geo
 from analytics_core.errors import ColdForwardError, InfrastructureError, SourceUnavailableError
-from analytics_core.ingest import SiteConfig
+from analytics_core.outcomes import SiteConfig
 from analytics_core.ports import (
     ColdForwarder,
     EventPartitions,

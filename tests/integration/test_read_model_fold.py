@@ -36,9 +36,10 @@ from adapters.postgres.read_model import PostgresReadModel, fold_pending, pendin
 from adapters.postgres.read_model import rebuild as rebuild_read_model
 from adapters.postgres.sites import PostgresSiteRepository
 from adapters.postgres.stats import PostgresStatsReader
-from analytics_core.ingest import Outcome
+from analytics_core.outcomes import Outcome
+from analytics_core.querying import query_stats
 from analytics_core.rows import EventRow, InitialEventRow, Row
-from analytics_core.stats import Dimension, Interval, StatsQuery, query_stats
+from analytics_core.stats import Dimension, Interval, StatsQuery
 
 QUERIES = (
     StatsQuery(SITES, DAY0, DAY0 + timedelta(days=4), group_by=Dimension.COUNTRY),

@@ -1,8 +1,10 @@
-"""The hexagon's boundary: the core imports no adapter, entrypoint or I/O library."""
+"""The hexagon's boundary: the core imports no adapter, entrypoint or I/O library, and its
+modules form layers (values, ports, use cases) without an import cycle."""
 
 from __future__ import annotations
 
 import ast
+import graphlib
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +66,48 @@ def test_importing_the_core_loads_no_forbidden_module() -> None:
     )
     assert result.stdout.strip() == "[]"
     assert len(modules) >= 5  # the walk found the core's modules
+
+
+def core_import_graph() -> dict[str, set[str]]:
+    """Each core module and the core modules it imports (those under TYPE_CHECKING too: an
+    annotation is a dependency of the design even when it costs nothing at run time)."""
+    graph: dict[str, set[str]] = {}
+    for path in CORE_DIR.rglob("*.py"):
+        name = ".".join(path.relative_to(CORE_DIR).with_suffix("").parts)
+        graph[name] = {
+            module.removeprefix("analytics_core.")
+            for module in imported_modules(path)
+            if module.startswith("analytics_core.")
+        } - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph`, as the modules around it, or None."""
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        return list(exc.args[1])
+    return None
+
+
+def test_the_core_has_no_import_cycle() -> None:
+    """Values, then ports, then use cases: no module of analytics_core reaches itself again
+    through its imports (ports imports values only; no value module imports ports)."""
+    graph = core_import_graph()
+    assert find_cycle(graph) is None
+    assert "ports" in graph
+    assert graph["ports"]
+    for value_module in graph["ports"]:
+        assert "ports" not in graph[value_module], value_module
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    """The check is not a no-op: a graph where ports imports a use case that imports ports
+    is reported with the modules on the cycle."""
+    graph = core_import_graph()
+    graph["ports"] = graph["ports"] | {"ingest"}
+    cycle = find_cycle(graph)
+    assert cycle is not None
+    assert "ports" in cycle
+    assert "ingest" in cycle

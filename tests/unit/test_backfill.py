@@ -14,14 +14,13 @@ from adapters.memory import InMemoryEventPartitions, InMemoryHotCoverage
 from adapters.memory_stats import InMemoryHotEventCopies, InMemoryReadModel, InMemoryStatsReader
 from analytics_core.backfill import (
     BackfillReport,
-    CopyCounts,
-    DayCounts,
     Mismatch,
     VerificationReport,
     backfill_hot,
     covered_days,
     verify_migration,
 )
+from analytics_core.migration_counts import CopyCounts, DayCounts
 from analytics_core.rows import Row
 from analytics_core.stats import Dimension, StatsQuery
 

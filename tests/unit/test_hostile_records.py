@@ -21,7 +21,7 @@ from tests.support.world import World, world_with_site
 from adapters.aws.firehose import encode_cold_row
 from adapters.postgres.events import copy_values
 from analytics_core.config import Settings
-from analytics_core.ingest import Outcome
+from analytics_core.outcomes import Outcome
 from analytics_core.rows import InitialEventRow, Row
 from entrypoints import bootstrap
 from entrypoints.api.firehose_endpoint import make_handler

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from adapters.memory import InMemoryHotCoverage, InMemorySiteRepository
 from adapters.memory_stats import InMemoryReadModel, InMemoryStatsReader
+from analytics_core.querying import query_stats
 from analytics_core.routing import Store, route
 from analytics_core.sites import ComplianceLevel, Site
-from analytics_core.stats import StatsQuery, query_stats
+from analytics_core.stats import StatsQuery
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()

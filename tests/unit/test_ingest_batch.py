@@ -19,7 +19,7 @@ from tests.support.ingest import (
 from tests.support.world import World, world_with_site
 
 from analytics_core.errors import ColdForwardError, StoreUnavailableError
-from analytics_core.ingest import Outcome
+from analytics_core.outcomes import Outcome
 from analytics_core.rows import InitialEventRow
 from analytics_core.sites import ComplianceLevel
 

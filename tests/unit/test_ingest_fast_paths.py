@@ -12,19 +12,12 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from analytics_core.enrichment import (
-    BOT,
-    DeviceType,
-    UserAgentInfo,
-    _normalise_geo,
-    normalise_geo,
-    session_columns,
-    utm_parameters,
-)
+from analytics_core.enrichment import _normalise_geo, normalise_geo, session_columns, utm_parameters
 from analytics_core.envelopes import Geo, RequestContext
 from analytics_core.limits import SMALLINT_MAX, clean_text, finite_number, screen_dimension
 from analytics_core.privacy import hash_session, session_hasher, without_query
 from analytics_core.rows import iso_millis
+from analytics_core.user_agents import BOT, DeviceType, UserAgentInfo
 from analytics_core.validation import EventKind, Payload, parse_payload
 from entrypoints.api.firehose_endpoint import decode_record
 

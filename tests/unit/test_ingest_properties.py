@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tests.support.ingest import CHROME, GOOGLEBOT, IPHONE, OTHER_SITE, SITE, uid
 from tests.support.world import World
 
-from analytics_core.ingest import Outcome
+from analytics_core.outcomes import Outcome
 from analytics_core.rows import EventRow, InitialEventRow
 from analytics_core.sites import ComplianceLevel
 

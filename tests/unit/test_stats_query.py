@@ -23,6 +23,7 @@ from analytics_core.stats import (
     bucket_starts,
     complete_report,
 )
+from entrypoints.api.query_params import parse_stats_query
 
 SITE = "01JDQ7ZK3M000000000000SA01"
 OTHER = "01JDQ7ZK3M000000000000SB02"
@@ -32,9 +33,7 @@ TODAY = date(2026, 11, 25)
 
 def parse(**changes: str | None) -> StatsQuery:
     params = {**BASE, **changes}
-    return StatsQuery.from_query_string(
-        {k: v for k, v in params.items() if v is not None}, today=TODAY
-    )
+    return parse_stats_query({k: v for k, v in params.items() if v is not None}, today=TODAY)
 
 
 def problems(**changes: str | None) -> dict[str, str]:

@@ -20,7 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from analytics_core.errors import ConfigurationError, SourceUnavailableError
-from analytics_core.legacy_import import LegacyTableInfo
+from analytics_core.legacy_records import LegacyTableInfo
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

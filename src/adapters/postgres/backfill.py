@@ -21,7 +21,7 @@ from adapters.migration_sql import TABLE_COLUMNS, counts_from_rows, daily_counts
 from adapters.postgres.events import EVENT_COPY_TYPES, INITIAL_EVENT_COPY_TYPES, copy_values
 from adapters.postgres.pool import Pool, transaction
 from adapters.stats_sql import Dialect
-from analytics_core.backfill import CopyCounts, DayCounts
+from analytics_core.migration_counts import CopyCounts, DayCounts
 from analytics_core.rows import Row
 
 COPY_STATEMENT_TIMEOUT_MS = 5 * 60_000

@@ -48,7 +48,7 @@ from psycopg.types.json import Jsonb
 from adapters.json_text import properties_json
 from adapters.postgres.pool import Pool, transaction
 from analytics_core.allowance import sites_short_of_allowance, split_by_allowance
-from analytics_core.ingest import Outcome, OutcomeTally
+from analytics_core.outcomes import Outcome, OutcomeTally
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow, Row
 
 # The batch's transaction may wait for a concurrent batch of the same site; processIngest's

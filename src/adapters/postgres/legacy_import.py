@@ -21,14 +21,8 @@ from typing import Any
 from psycopg import sql
 
 from adapters.postgres.pool import Pool, transaction
-from analytics_core.legacy_import import (
-    AccountRecord,
-    SiteRecord,
-    WriteCounts,
-    WriteOutcome,
-    record_timestamps,
-    write_outcome,
-)
+from analytics_core.legacy_import import WriteOutcome, record_timestamps, write_outcome
+from analytics_core.legacy_records import AccountRecord, SiteRecord, WriteCounts
 from analytics_core.sites import (
     DEFAULT_PLAN,
     DEFAULT_REQUEST_ALLOWANCE,

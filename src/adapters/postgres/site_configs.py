@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from adapters.postgres.pool import Pool, transaction
-from analytics_core.ingest import SiteConfig
+from analytics_core.outcomes import SiteConfig
 from analytics_core.ports import Clock
 from analytics_core.sites import ComplianceLevel
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics_core import sites as core
+from analytics_core import management as core
 from entrypoints.api.schemas import account_json, parse_account_changes
 from entrypoints.bootstrap import Services
 from entrypoints.http import ApiRequest, LambdaHandler, Response, Router, json_response

@@ -23,15 +23,10 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from analytics_core.stats import (
-    Counts,
-    Interval,
-    Metric,
-    StatsQuery,
-    StatsReport,
-    query_stats,
-)
+from analytics_core.querying import query_stats
+from analytics_core.stats import Counts, Interval, Metric, StatsQuery, StatsReport
 from entrypoints import logs
+from entrypoints.api.query_params import parse_stats_query
 from entrypoints.bootstrap import Services
 from entrypoints.http import ApiRequest, LambdaHandler, Response, Router, json_response
 
@@ -102,7 +97,7 @@ def make_handler(services: Services) -> LambdaHandler:
     def query(request: ApiRequest) -> Response:
         owner = request.caller()
         today = clock().astimezone(UTC).date()
-        stats_query = StatsQuery.from_query_string(request.query, today=today)
+        stats_query = parse_stats_query(request.query, today=today)
         started = time.perf_counter()
         report = query_stats(
             stats_query,

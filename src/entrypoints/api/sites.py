@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics_core import sites as core
+from analytics_core import management as core
 from entrypoints.api.schemas import parse_site_changes, parse_site_draft, site_json
 from entrypoints.bootstrap import Services
 from entrypoints.http import ApiRequest, LambdaHandler, Response, Router, json_response

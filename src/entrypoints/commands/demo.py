@@ -12,7 +12,7 @@ import typer
 
 from adapters.local.firehose import MIB, Buffering, LocalFirehoseStream, Retry
 from adapters.postgres.allowances import PostgresAllowances
-from analytics_core import sites as core_sites
+from analytics_core import management
 from analytics_core.sites import SiteDraft
 from entrypoints import bootstrap
 from entrypoints.api import collect, firehose_endpoint
@@ -96,12 +96,12 @@ def _demo_site(
     services: bootstrap.Services, owner: str, site_id: str | None, domain: str
 ) -> tuple[str, str]:
     if site_id is not None:
-        found = core_sites.get_site(services.sites, owner, site_id)
+        found = management.get_site(services.sites, owner, site_id)
         return found.site_id, found.domains[0]
-    for existing in core_sites.list_sites(services.sites, owner):
+    for existing in management.list_sites(services.sites, owner):
         if existing.name == "Demo site":
             return existing.site_id, existing.domains[0]
-    created = core_sites.create_site(
+    created = management.create_site(
         services.sites,
         services.clock,
         services.new_id,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from analytics_core import sites as core_sites
+from analytics_core import management
 from analytics_core.sites import SiteDraft
 from entrypoints.api.schemas import site_json
 from entrypoints.commands.common import (
@@ -41,7 +41,7 @@ def sites_create(  # noqa: PLR0917  # typer reads options from parameters
 ) -> None:
     """Register a site; prints its id (or the whole site with --json)."""
     with command_services(data_dir, "analytics-sites") as services:
-        site = core_sites.create_site(
+        site = management.create_site(
             services.sites,
             services.clock,
             services.new_id,
@@ -62,7 +62,7 @@ def sites_list(
 ) -> None:
     """The owner's sites."""
     with command_services(data_dir, "analytics-sites") as services:
-        sites = core_sites.list_sites(services.sites, owner)
+        sites = management.list_sites(services.sites, owner)
     if as_json:
         print(json.dumps([site_json(s) for s in sites], indent=2))  # noqa: T201
         return

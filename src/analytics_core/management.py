@@ -1,0 +1,120 @@
+"""The use cases behind /api/sites and /api/accounts: register, list, read and change a site;
+read and change an account's preferences. The values and their rules are in `sites`.
+
+A site belongs to one owner (the Cognito `sub`); to anyone else it does not exist, so someone
+else's site is `NotFoundError` exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import attrs
+
+from analytics_core.errors import InvalidRequestError, NotFoundError
+from analytics_core.ports import AccountRepository, Clock, IdGenerator, SiteRepository
+from analytics_core.sites import (
+    Account,
+    NewSite,
+    Site,
+    SiteChanges,
+    SiteDraft,
+    check_compliance_level,
+    check_domains,
+    check_email_notifications,
+    check_name,
+)
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _checked(problems: dict[str, str], check: Callable[[_T], _R], value: _T) -> _R | None:
+    """Run one rule, collecting its complaint so that a response can name every bad field."""
+    try:
+        return check(value)
+    except InvalidRequestError as exc:
+        problems.update(exc.fields)
+        return None
+
+
+def create_site(
+    sites: SiteRepository, clock: Clock, new_id: IdGenerator, owner: str, draft: SiteDraft
+) -> Site:
+    """Register a new site for `owner`, with a fresh ULID and the default plan."""
+    problems: dict[str, str] = {}
+    name = _checked(problems, check_name, draft.name)
+    domains = _checked(problems, check_domains, draft.domains)
+    level = _checked(problems, check_compliance_level, draft.compliance_level)
+    if name is None or domains is None or level is None:
+        raise InvalidRequestError("invalid site", problems)
+    return sites.add(
+        NewSite(
+            site_id=new_id(),
+            owner_sub=owner,
+            name=name,
+            domains=domains,
+            compliance_level=level,
+            created_at=clock(),
+        )
+    )
+
+
+def list_sites(sites: SiteRepository, owner: str) -> list[Site]:
+    """The owner's sites, oldest first."""
+    return sites.list_for_owner(owner)
+
+
+def get_site(sites: SiteRepository, owner: str, site_id: str) -> Site:
+    """One of the owner's sites; someone else's is `NotFoundError` exactly like a missing one."""
+    site = sites.get_for_owner(owner, site_id)
+    if site is None:
+        raise NotFoundError("site", site_id)
+    return site
+
+
+def update_site(
+    sites: SiteRepository, clock: Clock, owner: str, site_id: str, changes: SiteChanges
+) -> Site:
+    """Apply an owner's changes to name, domains and compliance level; bumps `updated_at`."""
+    if changes.is_empty():
+        raise InvalidRequestError("nothing to update: send name, domains or complianceLevel")
+    problems: dict[str, str] = {}
+    name = None if changes.name is None else _checked(problems, check_name, changes.name)
+    domains = (
+        None if changes.domains is None else _checked(problems, check_domains, changes.domains)
+    )
+    level = (
+        None
+        if changes.compliance_level is None
+        else _checked(problems, check_compliance_level, changes.compliance_level)
+    )
+    if problems:
+        raise InvalidRequestError("invalid site", problems)
+    current = get_site(sites, owner, site_id)
+    updated = attrs.evolve(
+        current,
+        name=current.name if name is None else name,
+        domains=current.domains if domains is None else domains,
+        compliance_level=current.compliance_level if level is None else level,
+        updated_at=clock(),
+    )
+    stored = sites.update(updated)
+    if stored is None:  # deleted or changed hands between the read and the write
+        raise NotFoundError("site", site_id)
+    return stored
+
+
+def get_account(accounts: AccountRepository, clock: Clock, sub: str) -> Account:
+    """The caller's account, created with the defaults on first read."""
+    return accounts.get_or_create(sub, clock())
+
+
+def update_account(
+    accounts: AccountRepository, clock: Clock, sub: str, email_notifications: str
+) -> Account:
+    """Change the caller's e-mail preference (creating the account if needed)."""
+    choice = check_email_notifications(email_notifications)
+    current = accounts.get_or_create(sub, clock())
+    return accounts.save(attrs.evolve(current, email_notifications=choice, updated_at=clock()))
