@@ -391,7 +391,7 @@ def fold(url: str) -> tuple[int, float]:
 def child_handler(url: str, batches: int, *, profile: bool) -> None:
     """In a fresh interpreter: build the handler as the Lambda shim does, run the batches;
     after each, the read model's fold of its rows (timed apart: it is not the handler's)."""
-    from analytics_core.config import Settings  # noqa: PLC0415
+    from adapters.config import Settings  # noqa: PLC0415
     from entrypoints import bootstrap  # noqa: PLC0415
     from entrypoints.api.firehose_endpoint import make_handler  # noqa: PLC0415
 

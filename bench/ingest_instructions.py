@@ -31,7 +31,7 @@ def child(url: str, total: int, handled: int) -> None:
     """Build `total` requests, handle the first `handled` (under callgrind)."""
     import ingest as bench  # noqa: PLC0415  # bench/ingest.py
 
-    from analytics_core.config import Settings  # noqa: PLC0415
+    from adapters.config import Settings  # noqa: PLC0415
     from entrypoints import bootstrap  # noqa: PLC0415
     from entrypoints.api.firehose_endpoint import make_handler  # noqa: PLC0415
 

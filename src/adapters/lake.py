@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from adapters.config import Env, Settings
 from adapters.migration_sql import (
     counts_from_rows,
     daily_counts_statement,
@@ -45,7 +46,6 @@ from adapters.migration_sql import (
     row_from_values,
 )
 from adapters.stats_sql import Dialect, Statement, build_statement, result_from_rows
-from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, StoreUnavailableError
 from analytics_core.migration_counts import DayCounts
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow, Row

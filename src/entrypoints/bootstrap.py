@@ -25,8 +25,8 @@ from adapters.aws.firehose import (
     access_key_from_secret,
 )
 from adapters.aws.secrets import SecretsManagerReader
+from adapters.config import DatabaseUrl, Env, Settings
 from adapters.ids import new_ulid
-from analytics_core.config import DatabaseUrl, Env, Settings
 from analytics_core.errors import ConfigurationError
 from analytics_core.ingest import IngestPorts
 from analytics_core.ports import (

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from analytics_core.config import Env
+from adapters.config import Env
 from tests.deploy.conftest import APP_PATH, CDK_DIR, REPO, Synthesis, require_node
 
 REAL_CONTEXT = {
@@ -230,7 +230,7 @@ def _deploy_sources() -> list[Path]:
 
 def test_environment_names_are_never_retyped() -> None:
     """No environment variable name appears as a string literal in the CDK code: every one
-    comes from `analytics_core.config.Env`."""
+    comes from `adapters.config.Env`."""
     names = "|".join(re.escape(member.value) for member in Env)
     literal = re.compile(rf"""["'](?:{names})["']""")
     offenders = [
@@ -243,8 +243,11 @@ def test_environment_names_are_never_retyped() -> None:
 
 
 def test_app_references_handlers_only_by_name() -> None:
-    """The CDK code never imports the handlers or adapters; it names handler paths only."""
-    importing = re.compile(r"^\s*(?:from|import)\s+(?:entrypoints|adapters)\b", re.MULTILINE)
+    """The CDK code never imports the handlers or adapters; it names handler paths only (and
+    takes the environment variable names from `adapters.config.Env`, which does no I/O)."""
+    importing = re.compile(
+        r"^\s*(?:from|import)\s+(?:entrypoints|adapters)\b(?!\.config import Env$)", re.MULTILINE
+    )
     offenders = [
         str(path.relative_to(REPO))
         for path in _deploy_sources()

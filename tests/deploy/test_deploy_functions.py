@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from analytics_core.config import Env
+from adapters.config import Env
 from tests.deploy.conftest import Synthesis
 from tests.deploy.helpers import (
     actions,

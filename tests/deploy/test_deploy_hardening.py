@@ -14,7 +14,7 @@ from analytics_infra.iceberg_maintenance import OPTIMIZER_LOG_GROUPS, OPTIMIZER_
 from analytics_infra.settings import DEFAULTS
 from analytics_infra.stack import AWS_CUSTOM_RESOURCE_PROVIDER_ID, NO_FUNCTION_URL_REGIONS
 
-from analytics_core.config import Env
+from adapters.config import Env
 from entrypoints.api.collect import ORIGIN_SECRET_HEADER as CHECKED_HEADER
 from tests.deploy.conftest import (
     TWIN_STACKS,

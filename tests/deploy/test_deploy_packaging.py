@@ -86,7 +86,7 @@ def test_real_selection_is_our_three_packages_without_tests() -> None:
         "adapters",
         "entrypoints",
     }
-    assert Path("analytics_core/config.py") in destinations
+    assert Path("adapters/config.py") in destinations
     assert Path("entrypoints/lambdas/migrate.py") in destinations
     for source, destination in selected:
         assert (REPO / "tests") not in source.parents
@@ -188,7 +188,7 @@ def test_build_lays_out_the_asset(tmp_path: Path) -> None:
     assert (out / package_lambda.MANIFEST_NAME).is_file()
     assert json.loads((out / package_lambda.MANIFEST_NAME).read_text())["python_version"] == "3.12"
     assert (out / "entrypoints" / "lambdas" / "migrate.py").is_file()
-    assert (out / "analytics_core" / "config.py").is_file()
+    assert (out / "adapters" / "config.py").is_file()
     for migration in manifest.migrations:
         assert (out / migration).is_file()
     assert manifest.functions

@@ -21,9 +21,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from adapters.config import Settings
 from adapters.local.failures import LocalFailureObjects
 from adapters.postgres.embedded import EmbeddedPostgres
-from analytics_core.config import Settings
 from entrypoints import bootstrap
 from entrypoints.api import collect
 from entrypoints.local.http_adapter import build_event

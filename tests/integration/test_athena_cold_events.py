@@ -25,6 +25,7 @@ from moto.server import ThreadedMotoServer
 from tests.support.legacy_lake import recent, write_old_lake
 
 from adapters.aws.athena import AthenaColdEvents, athena_literal
+from adapters.config import Settings
 from adapters.lake import EVENTS, INITIAL_EVENTS, LocalLakeColdEvents, lake_files, register_table
 from adapters.migration_sql import (
     counts_from_rows,
@@ -33,7 +34,6 @@ from adapters.migration_sql import (
     row_from_values,
 )
 from adapters.stats_sql import Dialect, Statement
-from analytics_core.config import Settings
 from analytics_core.legacy_uids import MISSING_UID
 from analytics_core.migration_counts import DayCounts
 from analytics_core.rows import EventRow, InitialEventRow

@@ -22,8 +22,8 @@ from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from adapters.aws.athena import AthenaStatsReader, athena_literal
+from adapters.config import Settings
 from adapters.stats_sql import Dialect, build_statement
-from analytics_core.config import Settings
 from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 from analytics_core.stats import Counts, Dimension, Filter, Interval, Operator, StatsQuery
 

@@ -19,9 +19,9 @@ from tests.support.events import OWNER_A, api_event, body_of
 from tests.support.legacy_lake import recent, write_old_lake
 from typer.testing import CliRunner, Result
 
+from adapters.config import Settings
 from adapters.memory_stats import InMemoryStatsReader
 from adapters.postgres.pool import Pool
-from analytics_core.config import Settings
 from analytics_core.stats import Dimension, Interval, StatsQuery, complete_report
 from entrypoints import bootstrap
 from entrypoints.api import query as query_api

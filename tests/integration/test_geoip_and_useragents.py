@@ -12,9 +12,9 @@ from netaddr import IPSet
 from tests.support.ingest import envelope, payload
 from tests.support.world import World
 
+from adapters.config import Settings
 from adapters.geoip import GeoIP2CityLookup
 from adapters.useragents import UaParserUserAgents, build_parser
-from analytics_core.config import Settings
 from analytics_core.envelopes import Geo
 from analytics_core.errors import ConfigurationError
 from analytics_core.sites import ComplianceLevel

@@ -20,8 +20,8 @@ from tests.support.hostile import envelope_text, good_body, payloads, poison_bod
 from tests.support.ingest import ACCESS_KEY, SITE, firehose_event, uid
 from tests.support.modules import lambda_module
 
+from adapters.config import Env
 from adapters.postgres.pool import Pool
-from analytics_core.config import Env
 
 BUCKET = "hostile-cold"
 RECEIVED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

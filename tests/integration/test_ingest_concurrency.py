@@ -13,10 +13,10 @@ from tests.support.clock import FakeClock
 from tests.support.db import fetch_all
 from tests.support.ingest import SITE, envelope, payload, record
 
+from adapters.config import Settings
 from adapters.memory import InMemoryColdForwarder
 from adapters.postgres.pool import Pool, open_pool
 from adapters.useragents import UaParserUserAgents
-from analytics_core.config import Settings
 from entrypoints import bootstrap
 from entrypoints.pipeline import IngestReport, ingest_records
 

@@ -10,11 +10,11 @@ from tests.support.clock import FakeClock
 from tests.support.db import fetch_all
 from tests.support.ingest import OTHER_SITE, SITE
 
+from adapters.config import Settings
 from adapters.memory import InMemoryDailySalts, InMemoryEventPartitions
 from adapters.postgres.pool import Pool
 from adapters.postgres.salts import PostgresDailySalts
 from adapters.postgres.site_configs import PostgresSiteConfigs
-from analytics_core.config import Settings
 from analytics_core.outcomes import SiteConfig
 from analytics_core.ports import DailySalts
 from analytics_core.privacy import SALT_BYTES

@@ -15,8 +15,8 @@ from tests.support.db import fetch_all
 from tests.support.ingest import ACCESS_KEY, SITE, collect_event, firehose_event
 from tests.support.modules import lambda_module
 
+from adapters.config import Env
 from adapters.postgres.pool import Pool
-from analytics_core.config import Env
 from analytics_core.errors import ConfigurationError
 from entrypoints.envelopes import decode_envelope
 

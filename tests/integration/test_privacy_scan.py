@@ -24,9 +24,9 @@ from tests.support.hostile import envelope_text
 from tests.support.ingest import ACCESS_KEY, firehose_event
 from tests.support.modules import lambda_module
 
+from adapters.config import Env
 from adapters.postgres.pool import Pool
 from adapters.postgres.read_model import fold_pending
-from analytics_core.config import Env
 
 LEVEL_SITES = {
     0: "01JDQ7ZK3M0000000000PRXV00",

@@ -31,9 +31,9 @@ from tests.support.ingest import (
 )
 from tests.support.modules import lambda_module
 
+from adapters.config import Env
 from adapters.postgres.events import PendingRange, PostgresEventStore
 from adapters.postgres.pool import Pool
-from analytics_core.config import Env
 from analytics_core.errors import ConfigurationError
 
 BUCKET = "cold-stand-in"

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from tests.support.db import fetch_all
 
+from adapters.config import Settings
 from adapters.postgres.migrations import (
     PostgresMigrator,
     default_functions_dir,
@@ -21,7 +22,6 @@ from adapters.postgres.migrations import (
     discover_repeatables,
 )
 from adapters.postgres.pool import open_pool
-from analytics_core.config import Settings
 from analytics_core.errors import MigrationError
 from entrypoints import bootstrap
 from entrypoints.operations import run_migrations

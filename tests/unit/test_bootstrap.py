@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from adapters.aws.firehose import FirehoseColdForwarder
+from adapters.config import Settings
 from adapters.lake import LocalLakeColdForwarder
 from adapters.memory import InMemorySiteRepository
-from analytics_core.config import Settings
 from entrypoints import bootstrap
 
 

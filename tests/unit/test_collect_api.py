@@ -9,8 +9,8 @@ import pytest
 from tests.support.clock import FakeClock, SequentialIds
 from tests.support.ingest import SITE, collect_event, payload, response_json
 
+from adapters.config import Settings
 from adapters.memory import InMemoryIngestStream
-from analytics_core.config import Settings
 from analytics_core.envelopes import Envelope, Geo, RequestContext
 from entrypoints import bootstrap
 from entrypoints.api.collect import CORS_HEADERS, make_handler

@@ -9,8 +9,8 @@ import pytest
 from tests.support.clock import FakeClock, SequentialIds
 from tests.support.ingest import collect_event, response_json
 
+from adapters.config import Env, Settings
 from adapters.memory import InMemoryIngestStream
-from analytics_core.config import Env, Settings
 from analytics_core.errors import InfrastructureError
 from entrypoints import bootstrap
 from entrypoints.api import collect

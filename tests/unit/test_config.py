@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics_core.config import DatabaseSecret, DatabaseUrl, Env, Settings
+from adapters.config import DatabaseSecret, DatabaseUrl, Env, Settings
 from analytics_core.errors import ConfigurationError
 
 

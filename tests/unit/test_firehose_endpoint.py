@@ -25,7 +25,7 @@ from tests.support.ingest import (
 )
 from tests.support.world import World, world_with_site
 
-from analytics_core.config import Settings
+from adapters.config import Settings
 from entrypoints import bootstrap
 from entrypoints.api.firehose_endpoint import MAX_BODY_BYTES, make_handler
 from entrypoints.http import LambdaHandler

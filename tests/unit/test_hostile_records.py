@@ -19,8 +19,8 @@ from tests.support.ingest import ACCESS_KEY, firehose_event, uid
 from tests.support.world import World, world_with_site
 
 from adapters.aws.firehose import encode_cold_row
+from adapters.config import Settings
 from adapters.postgres.events import copy_values
-from analytics_core.config import Settings
 from analytics_core.outcomes import Outcome
 from analytics_core.rows import InitialEventRow, Row
 from entrypoints import bootstrap

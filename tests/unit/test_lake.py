@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from adapters import lake
+from adapters.config import Settings
 from adapters.lake import LocalLakeColdForwarder, LocalStatsReader, ParquetLakeWriter
-from analytics_core.config import Settings
 from analytics_core.errors import ColdForwardError, ConfigurationError, StoreUnavailableError
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow
 from analytics_core.stats import Counts, StatsQuery

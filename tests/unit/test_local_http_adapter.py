@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from tests.support.clock import FakeClock, SequentialIds
 
+from adapters.config import Settings
 from adapters.memory import InMemoryAccountRepository, InMemorySiteRepository
-from analytics_core.config import Settings
 from entrypoints import bootstrap
 from entrypoints.api import accounts as accounts_api
 from entrypoints.api import sites as sites_api

@@ -13,8 +13,8 @@ from tests.support.clock import FakeClock
 from tests.support.events import api_event
 from tests.support.hostile import Raw, json_values, to_json
 
+from adapters.config import Settings
 from adapters.memory import InMemoryAccountRepository, InMemorySiteRepository
-from analytics_core.config import Settings
 from entrypoints import bootstrap
 from entrypoints.api import accounts as accounts_api
 from entrypoints.api import sites as sites_api

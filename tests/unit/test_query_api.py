@@ -13,9 +13,9 @@ from tests.support.clock import FakeClock
 from tests.support.events import OWNER_A, OWNER_B, api_event, body_of, load_event
 from tests.support.stats_data import HAND_EVENTS, HAND_INITIAL_EVENTS, SITE_A
 
+from adapters.config import Settings
 from adapters.memory import InMemoryHotCoverage, InMemorySiteRepository
 from adapters.memory_stats import InMemoryReadModel, InMemoryStatsReader
-from analytics_core.config import Settings
 from analytics_core.errors import QueryTimeoutError
 from analytics_core.routing import Store, route
 from analytics_core.sites import ComplianceLevel, Site

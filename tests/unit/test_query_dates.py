@@ -14,9 +14,9 @@ from tests.support.clock import FakeClock
 from tests.support.events import OWNER_A, api_event
 from tests.support.stats_data import HAND_EVENTS, HAND_INITIAL_EVENTS, SITE_A
 
+from adapters.config import Settings
 from adapters.memory import InMemoryHotCoverage, InMemorySiteRepository
 from adapters.memory_stats import InMemoryReadModel, InMemoryStatsReader
-from analytics_core.config import Settings
 from analytics_core.sites import ComplianceLevel, Site
 from analytics_core.stats import Dimension, Interval, Metric
 from entrypoints import bootstrap

@@ -8,8 +8,8 @@ import pytest
 from tests.support.clock import FakeClock
 from tests.support.events import OWNER_A, OWNER_B, api_event, body_of, load_event
 
+from adapters.config import Settings
 from adapters.memory import InMemoryAccountRepository, InMemorySiteRepository
-from analytics_core.config import Settings
 from analytics_core.ids import is_ulid
 from entrypoints import bootstrap
 from entrypoints.api import accounts as accounts_api

@@ -1,6 +1,6 @@
 """The analytics stack: network, hot store, cold store, streams, functions, API, alarms.
 
-Environment variable names come from `analytics_core.config.Env`, the code's own definition,
+Environment variable names come from `adapters.config.Env`, the code's own definition,
 so the infrastructure cannot drift from what the handlers read.
 
 Order on every deploy: the database and proxy come up, then the migrate function runs through
@@ -42,7 +42,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from analytics_core.config import Env
+from adapters.config import Env
 from analytics_infra.alarms import Alarms
 from analytics_infra.api import DashboardApi, IngestEndpoint
 from analytics_infra.asset import LambdaAsset

@@ -27,6 +27,7 @@ from pyathena.cursor import Cursor
 from pyathena.error import Error as AthenaError
 from pyathena.model import AthenaQueryExecution
 
+from adapters.config import Env, Settings
 from adapters.migration_sql import (
     counts_from_rows,
     daily_counts_statement,
@@ -34,7 +35,6 @@ from adapters.migration_sql import (
     row_from_values,
 )
 from adapters.stats_sql import Dialect, Statement, build_statement, result_from_rows
-from analytics_core.config import Env, Settings
 from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 from analytics_core.migration_counts import DayCounts
 from analytics_core.rows import Row

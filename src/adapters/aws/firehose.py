@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
+from adapters.config import Env, Settings
 from adapters.json_text import encode_json, properties_json
-from analytics_core.config import Env, Settings
 from analytics_core.errors import ColdForwardError, InfrastructureError
 from analytics_core.ports import MAX_STREAM_RECORD_BYTES
 from analytics_core.rows import (

@@ -45,7 +45,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from analytics_core.config import Env
+from adapters.config import Env
 from analytics_core.errors import ConfigurationError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import psycopg
 import psycopg_pool
 from psycopg.conninfo import make_conninfo
 
-from analytics_core.config import DatabaseSecret, DatabaseSettings, DatabaseUrl
+from adapters.config import DatabaseSecret, DatabaseSettings, DatabaseUrl
 from analytics_core.errors import StoreUnavailableError
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000

@@ -2,7 +2,7 @@
 
 import os
 
-from analytics_core.config import Settings
+from adapters.config import Settings
 from entrypoints import bootstrap, logs
 from entrypoints.operations import make_fold_handler
 

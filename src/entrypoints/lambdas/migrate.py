@@ -5,7 +5,7 @@ It returns a summary and raises on failure, so that the deploy trigger fails the
 
 import os
 
-from analytics_core.config import Settings
+from adapters.config import Settings
 from entrypoints import bootstrap, logs
 from entrypoints.operations import make_migrate_handler
 

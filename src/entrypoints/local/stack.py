@@ -35,10 +35,10 @@ from typing import Any
 
 import attrs
 
+from adapters.config import Env, Settings
 from adapters.local.firehose import MIB, BatchReport, Buffering, LocalFirehoseStream, Retry
 from adapters.local.spool import Spool, SyncMode
 from adapters.postgres.embedded import EmbeddedPostgres
-from analytics_core.config import Env, Settings
 from entrypoints import bootstrap, logs
 from entrypoints.api import accounts, collect, firehose_endpoint, query, sites
 from entrypoints.http import Event, Response, error_response, json_response

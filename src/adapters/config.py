@@ -4,7 +4,8 @@
 some functions need are optional here; the accessor a composition step calls
 (`settings.database()`, `settings.require(...)`) fails with a `ConfigurationError` naming the
 missing variable, so a handler stops at cold start with a clear message. Nothing has an insecure
-default. `deploy/cdk` imports `Env` so that the infrastructure sets exactly these names.
+default. `deploy/cdk` imports `Env` so that the infrastructure sets exactly these names. They
+are the adapters' settings (connection strings, stream and Athena names): the core reads none.
 """
 
 from __future__ import annotations
