@@ -10,6 +10,7 @@ Entrypoints map each class to one response; nothing else reaches a caller.
     ├── InvalidRequestError       the caller's input breaks a rule; `fields` names what (400)
     ├── UnauthenticatedError      no caller identity on a request that needs one (401)
     ├── NotFoundError             absent, or belonging to someone else: indistinguishable (404)
+    ├── UnreadableObjectError     a backed-up failure object that cannot be read (replay goes on)
     └── InfrastructureError       a dependency failed; nothing of the operation took effect
         ├── StoreUnavailableError     the database refused, timed out or dropped the connection
         ├── MigrationError            a migration failed, or an applied file was edited
@@ -100,3 +101,8 @@ class SourceUnavailableError(InfrastructureError):
 
 class QueryTimeoutError(InfrastructureError):
     """A stats query ran past its deadline and was cancelled."""
+
+
+class UnreadableObjectError(AnalyticsError):
+    """A failure object (a batch Firehose backed up) that is not one: corrupt, too large once
+    decompressed, not text. Replay names it, leaves it in place and goes on."""

@@ -3,7 +3,8 @@
 Firehose backs an undeliverable batch up as an object (in S3 in AWS, in a folder locally) holding
 one failure record per envelope. `analytics replay` lists those objects through a
 `FailureObjectStore`, feeds their envelopes back through the ingest pipeline, and tallies the
-outcomes here. Parsing the objects' JSON is the edge's business (entrypoints/replay.py).
+outcomes here (the use case is `replay`). Parsing the objects' JSON is the edge's business
+(`entrypoints.failure_objects`).
 """
 
 from __future__ import annotations
@@ -66,3 +67,11 @@ class ReplayTally:
     def ok(self) -> bool:
         """True when no chunk failed."""
         return self.objects_failed == 0
+
+
+@attrs.frozen
+class ParsedObject:
+    """The envelopes of one failure object, and how many records could not be read."""
+
+    envelopes: tuple[bytes, ...]
+    unreadable: int

@@ -26,8 +26,8 @@ from adapters.local.failures import LocalFailureObjects
 from adapters.postgres.embedded import EmbeddedPostgres
 from entrypoints import bootstrap
 from entrypoints.api import collect
+from entrypoints.failure_objects import parse_failure_object
 from entrypoints.local.http_adapter import build_event
-from entrypoints.replay import parse_failure_object
 from tests.e2e.browser import free_port
 from tests.e2e.stack import (
     BROWSER_UA,

@@ -17,7 +17,7 @@ from tests.support.clock import FakeClock
 from adapters.local.failures import LocalFailureObjects
 from adapters.local.firehose import Buffering, LocalFirehoseStream, Retry
 from analytics_core.errors import InfrastructureError
-from entrypoints.replay import parse_failure_object
+from entrypoints.failure_objects import parse_failure_object
 
 ACCESS_KEY = "local-access-key-123"
 FAST_RETRY = Retry(duration_s=0.2, first_backoff_s=0.01, max_backoff_s=0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
 import os
@@ -15,13 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.local.failures import LocalFailureObjects
-from analytics_core.errors import InfrastructureError, StoreUnavailableError
-from entrypoints.replay import (
-    UnreadableObjectError,
-    decompress,
-    parse_failure_object,
-    replay,
-)
+from analytics_core.errors import InfrastructureError, StoreUnavailableError, UnreadableObjectError
+from analytics_core.replay import replay as core_replay
+from entrypoints.failure_objects import decompress, parse_failure_object
+
+replay = functools.partial(core_replay, parse=parse_failure_object)
 
 
 def failure_record(envelope: bytes, n: int = 0) -> dict[str, object]:

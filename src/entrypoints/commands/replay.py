@@ -1,5 +1,5 @@
 """`analytics replay`: the batches Firehose gave up on, replayed into the stores (the use case
-is `entrypoints.replay`; this is its command line: sources, progress bars, the summary)."""
+is `analytics_core.replay`; this is its command line: sources, progress bars, the summary)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from adapters.local.failures import LocalFailureObjects
 from analytics_core.errors import AnalyticsError, ConfigurationError, InvalidRequestError
 from analytics_core.failures import ARCHIVE_PREFIX, ReplayTally, StoredObject
 from analytics_core.ports import FailureObjectStore
+from analytics_core.replay import DEFAULT_CHUNK, Ingest, ReplayProgress, replay
 from entrypoints import bootstrap, pipeline
 from entrypoints.commands.common import (
     DataDirOption,
@@ -32,8 +33,8 @@ from entrypoints.commands.common import (
     out,
     progress_bars,
 )
+from entrypoints.failure_objects import parse_failure_object
 from entrypoints.local.stack import DEFAULT_DATA_DIR, local_services
-from entrypoints.replay import DEFAULT_CHUNK, Ingest, ReplayProgress, replay
 
 
 def parse_moment(text: str | None, option: str) -> datetime | None:
@@ -138,6 +139,7 @@ def replay_command(  # noqa: PLR0917  # typer reads options from parameters
             tally = replay(
                 store,
                 ingest,
+                parse=parse_failure_object,
                 since=since_at,
                 until=until_at,
                 dry_run=dry_run,
