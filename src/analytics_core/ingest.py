@@ -210,6 +210,10 @@ class _RowBuilder:
         )
 
 
+_Checked = tuple[int, Envelope, SiteConfig, Payload, UserAgentInfo, datetime]
+"""A record that passed every check: its index, envelope, site, body, agent and time."""
+
+
 class _Batch:
     """One batch's records on their way to rows: outcomes and tallies as they are decided."""
 
@@ -260,44 +264,40 @@ class _Batch:
         cold forward after the transaction then only sends."""
         build = self._builder.build
         keep_row, keep_record = self.rows.append, self.row_records.append
-        later: list[tuple[int, Envelope, SiteConfig, Payload, UserAgentInfo, datetime]] = []
-        for checked in self._checked():
+        for checked in self._events_first():
+            if checked is None:  # every plain event is out: prepare them while the rest goes
+                self._prepare_rows()
+                continue
             index, envelope, config, payload, agent, timestamp = checked
-            if payload.kind is not EventKind.EVENT:
+            try:
+                row = build(envelope, config, payload, agent, timestamp)
+            except InfrastructureError:
+                raise
+            except Exception as exc:  # noqa: BLE001  # the record's failure, not the batch's
+                self._fail(index, envelope, exc)
+                continue
+            keep_row(row)
+            keep_record(index)
+            yield row
+        self._prepare_rows()
+
+    def _events_first(self) -> Iterator[_Checked | None]:
+        """The checked records, plain events first, then None, then the initial events."""
+        later: list[_Checked] = []
+        for checked in self._checked():
+            if checked[3].kind is EventKind.EVENT:
+                yield checked
+            else:
                 later.append(checked)
-                continue
-            try:
-                row = build(envelope, config, payload, agent, timestamp)
-            except InfrastructureError:
-                raise
-            except Exception as exc:  # noqa: BLE001  # the record's failure, not the batch's
-                self._fail(index, envelope, exc)
-                continue
-            keep_row(row)
-            keep_record(index)
-            yield row
-        self._prepare_rows()
-        for index, envelope, config, payload, agent, timestamp in later:
-            try:
-                row = build(envelope, config, payload, agent, timestamp)
-            except InfrastructureError:
-                raise
-            except Exception as exc:  # noqa: BLE001  # the record's failure, not the batch's
-                self._fail(index, envelope, exc)
-                continue
-            keep_row(row)
-            keep_record(index)
-            yield row
-        self._prepare_rows()
+        yield None
+        yield from later
 
     def _prepare_rows(self) -> None:
         """Prepare the rows built since the last call for the cold forward."""
         prepared = self.prepared
         prepared.extend(map(self._prepare, self.rows[len(prepared) :]))
 
-    def _checked(
-        self,
-    ) -> Iterator[tuple[int, Envelope, SiteConfig, Payload, UserAgentInfo, datetime]]:
+    def _checked(self) -> Iterator[_Checked]:
         """The records that pass every check, with what building their row needs; the
         outcomes and tallies of the others."""
         tallies, configs, site_ids = self.tallies, self.configs, self.site_ids

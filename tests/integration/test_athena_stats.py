@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +18,7 @@ import boto3
 import pytest
 import sqlglot
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
+from tests.support.aws import moto_athena_server
 
 from adapters.aws.athena import AthenaStatsReader, athena_literal
 from adapters.config import Settings
@@ -115,39 +114,10 @@ def test_parameters_are_athena_literals() -> None:
         athena_literal(True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    # moto's backends live in this process, shared by every server it starts: begin empty.
-    _post(f"{url}/moto-api/reset", {})
-    env = {
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        athena = boto3.client("athena")
-        athena.create_work_group(
-            Name=WORKGROUP, Configuration={"ResultConfiguration": {"OutputLocation": OUTPUT}}
-        )
-        boto3.client("s3").create_bucket(
-            Bucket="analytics-athena-results",
-            CreateBucketConfiguration={"LocationConstraint": REGION},
-        )
+    with moto_athena_server(WORKGROUP, OUTPUT) as url:
         yield url
-    server.stop()
 
 
 def _post(url: str, body: dict[str, Any]) -> None:

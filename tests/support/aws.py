@@ -5,6 +5,8 @@ with what they delivered."""
 from __future__ import annotations
 
 import json
+import socket
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 REGION = "eu-west-1"
 
@@ -65,3 +68,44 @@ def delivered_json(bucket: str, stream: str) -> list[Any]:
             value, position = decoder.raw_decode(text, position)
             found.append(value)
     return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def moto_athena_server(workgroup: str, output: str) -> Iterator[str]:
+    """A moto server on a free loopback port, the environment pointed at it (fake credentials,
+    REGION), an Athena workgroup writing to `output` and its bucket; yields the server's URL.
+
+    moto's backends live in this process, shared by every server it starts: it begins reset."""
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    reset = urllib.request.Request(f"{url}/moto-api/reset", data=b"{}", method="POST")  # noqa: S310  # the local moto server
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # idem
+        pass
+    env = {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            boto3.client("athena").create_work_group(
+                Name=workgroup, Configuration={"ResultConfiguration": {"OutputLocation": output}}
+            )
+            boto3.client("s3").create_bucket(
+                Bucket=output.removeprefix("s3://").split("/", 1)[0],
+                CreateBucketConfiguration={"LocationConstraint": REGION},
+            )
+            yield url
+    finally:
+        server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 
+from adapters.config import Settings
 from adapters.memory import (
     InMemoryColdForwarder,
     InMemoryDailySalts,
@@ -17,8 +18,12 @@ from adapters.useragents import UaParserUserAgents
 from analytics_core.envelopes import Geo
 from analytics_core.ingest import BatchResult, IngestPorts, process_batch
 from analytics_core.sites import ComplianceLevel, Site
+from entrypoints import bootstrap
+from entrypoints.api.firehose_endpoint import make_handler
 from entrypoints.envelopes import decode_envelope
-from tests.support.ingest import NOW, SITE, envelope, record
+from entrypoints.http import LambdaHandler
+from tests.support.clock import FakeClock
+from tests.support.ingest import ACCESS_KEY, NOW, SITE, envelope, record
 
 _USER_AGENTS = UaParserUserAgents()  # one per test session: the parser is built once
 
@@ -77,3 +82,14 @@ def world_with_site(**site: object) -> World:
     created = World()
     created.add_site(**site)  # type: ignore[arg-type]
     return created
+
+
+def firehose_handler(world: World) -> LambdaHandler:
+    """processIngest's handler over the world's ports (the access key of the test requests)."""
+    services = bootstrap.build(
+        Settings(),
+        clock=FakeClock(),
+        firehose_access_key=lambda: ACCESS_KEY,
+        ingest_ports=world.ports,
+    )
+    return make_handler(services)

@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 import pytest
-from tests.support.clock import FakeClock
 from tests.support.ingest import (
     ACCESS_KEY,
     CHROME,
@@ -23,11 +22,9 @@ from tests.support.ingest import (
     firehose_event,
     record,
 )
-from tests.support.world import World, world_with_site
+from tests.support.world import World, firehose_handler, world_with_site
 
-from adapters.config import Settings
-from entrypoints import bootstrap
-from entrypoints.api.firehose_endpoint import MAX_BODY_BYTES, make_handler
+from entrypoints.api.firehose_endpoint import MAX_BODY_BYTES
 from entrypoints.http import LambdaHandler
 
 OK_BODY = f'{{"requestId":"{REQUEST_ID}","timestamp":{NOW_MS}}}'
@@ -40,13 +37,7 @@ def world() -> World:
 
 @pytest.fixture
 def handler(world: World) -> LambdaHandler:
-    services = bootstrap.build(
-        Settings(),
-        clock=FakeClock(),
-        firehose_access_key=lambda: ACCESS_KEY,
-        ingest_ports=world.ports,
-    )
-    return make_handler(services)
+    return firehose_handler(world)
 
 
 def records(*numbers: int) -> list[bytes]:

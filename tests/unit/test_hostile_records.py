@@ -13,31 +13,16 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.support.clock import FakeClock
 from tests.support.hostile import envelope_text, good_body, payloads, poison_bodies
-from tests.support.ingest import ACCESS_KEY, firehose_event, uid
-from tests.support.world import World, world_with_site
+from tests.support.ingest import firehose_event, uid
+from tests.support.world import firehose_handler, world_with_site
 
 from adapters.aws.firehose import encode_cold_row
-from adapters.config import Settings
 from adapters.postgres.events import copy_values
 from analytics_core.outcomes import Outcome
 from analytics_core.rows import InitialEventRow, Row
-from entrypoints import bootstrap
-from entrypoints.api.firehose_endpoint import make_handler
-from entrypoints.http import LambdaHandler
 
 RECEIVED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-def handler_for(world: World) -> LambdaHandler:
-    services = bootstrap.build(
-        Settings(),
-        clock=FakeClock(),
-        firehose_access_key=lambda: ACCESS_KEY,
-        ingest_ports=world.ports,
-    )
-    return make_handler(services)
 
 
 class _Lines(logging.Handler):
@@ -81,7 +66,7 @@ def test_a_poison_batch_is_answered_200_and_every_good_record_is_stored() -> Non
     is an object and a property of 10^400 between good records: 200, the good ones stored,
     each poison one stored with the rules' replacements or counted malformed."""
     world = world_with_site()
-    handler = handler_for(world)
+    handler = firehose_handler(world)
     good = [envelope_text(n, good_body(n)) for n in range(1, 5)]
     poison = [envelope_text(10 + i, body) for i, body in enumerate(poison_bodies())]
     records = [good[0], *poison[:3], good[1], good[2], *poison[3:], good[3]]
@@ -112,7 +97,7 @@ def test_arbitrary_json_in_every_field_never_fails_a_batch(bodies: list[Any]) ->
     answer is 200, the outcomes add up to the records, and every stored row can be written by
     the PostgreSQL and Firehose adapters."""
     world = world_with_site()
-    handler = handler_for(world)
+    handler = firehose_handler(world)
     records = [envelope_text(n, body) for n, body in enumerate(bodies, start=1)]
     records.append(envelope_text(999, good_body(999)))
     with batch_lines() as lines:
@@ -149,7 +134,7 @@ def test_a_failure_while_building_one_row_makes_that_record_malformed() -> None:
         user_agents=Exploding(),
         geo=ports.geo,
     )
-    handler = handler_for(world)
+    handler = firehose_handler(world)
     bad = json.loads(envelope_text(2, good_body(2)))
     bad["ctx"]["user_agent"] = "Exploding/1.0"
     records = [envelope_text(1, good_body(1)), json.dumps(bad).encode()]
