@@ -102,6 +102,12 @@ class Interval(StrEnum):
     MONTH = "month"
 
 
+class Compare(StrEnum):
+    """What a query's answer can be compared with."""
+
+    PREVIOUS_PERIOD = "previous_period"
+
+
 class Operator(StrEnum):
     """Filter operators."""
 
@@ -139,6 +145,7 @@ class StatsQuery:
     interval: Interval | None = None
     filters: tuple[Filter, ...] = ()
     limit: int = DEFAULT_LIMIT
+    compare: Compare | None = None
 
     @property
     def lookback_date(self) -> date:
@@ -154,6 +161,18 @@ class StatsQuery:
     def days(self) -> int:
         """How many days the range covers."""
         return (self.end_date - self.start_date).days + 1
+
+    def previous_period(self) -> StatsQuery:
+        """The same query over the range of the same length that ends the day before this
+        one starts: totals and timeseries only (no breakdown, no comparison of its own)."""
+        length = timedelta(days=self.days)
+        return attrs.evolve(
+            self,
+            start_date=self.start_date - length,
+            end_date=self.end_date - length,
+            group_by=None,
+            compare=None,
+        )
 
 
 # ---------------------------------------------------------------- results
@@ -221,6 +240,8 @@ class StatsReport:
     totals: Counts
     timeseries: tuple[tuple[datetime, Counts], ...] | None
     breakdown: tuple[tuple[str | None, Counts], ...] | None
+    comparison: StatsReport | None = None
+    """The previous period's report, when the query asks for `compare=previous_period`."""
 
 
 def bucket_starts(query: StatsQuery) -> list[datetime]:

@@ -10,10 +10,13 @@ and fill the timeseries. The answer is camelCase JSON:
                "filters": [{"dimension", "operator", "value"}], "limit"},
      "totals": {<metric>: value, ...},
      "timeseries": [{"bucket": "2026-11-24" | "2026-11-24T13:00:00Z", <metric>: value, ...}],
-     "breakdown": [{"value": "/pricing" | null, <metric>: value, ...}]}
+     "breakdown": [{"value": "/pricing" | null, <metric>: value, ...}],
+     "comparison": {"startDate", "endDate", "totals", "timeseries"}}
 
 `timeseries` is present when `interval` is given (every bucket, zeros included), `breakdown`
-when `groupBy` is (ordered by visitors, then value; at most `limit` rows). Metric keys are
+when `groupBy` is (ordered by visitors, then value; at most `limit` rows), `comparison` when
+`compare=previous_period` is (the range of the same length just before; its `timeseries` only
+with `interval`). Metric keys are
 camelCase (`bounceRate`, `visitDuration`, `viewsPerVisit`); a ratio without visits is null.
 """
 
@@ -60,6 +63,29 @@ def query_json(query: StatsQuery) -> dict[str, object]:
     }
 
 
+def _timeseries_json(report: StatsReport) -> list[dict[str, object]] | None:
+    query = report.query
+    if report.timeseries is None or query.interval is None:
+        return None
+    interval = query.interval
+    return [
+        {"bucket": _bucket_label(start, interval), **_metrics_json(counts, query.metrics)}
+        for start, counts in report.timeseries
+    ]
+
+
+def _comparison_json(comparison: StatsReport) -> dict[str, object]:
+    body: dict[str, object] = {
+        "startDate": comparison.query.start_date.isoformat(),
+        "endDate": comparison.query.end_date.isoformat(),
+        "totals": _metrics_json(comparison.totals, comparison.query.metrics),
+    }
+    timeseries = _timeseries_json(comparison)
+    if timeseries is not None:
+        body["timeseries"] = timeseries
+    return body
+
+
 def report_json(report: StatsReport) -> dict[str, object]:
     """The answer's JSON body."""
     query = report.query
@@ -68,17 +94,16 @@ def report_json(report: StatsReport) -> dict[str, object]:
         "query": query_json(query),
         "totals": _metrics_json(report.totals, query.metrics),
     }
-    if report.timeseries is not None and query.interval is not None:
-        interval = query.interval
-        body["timeseries"] = [
-            {"bucket": _bucket_label(start, interval), **_metrics_json(counts, query.metrics)}
-            for start, counts in report.timeseries
-        ]
+    timeseries = _timeseries_json(report)
+    if timeseries is not None:
+        body["timeseries"] = timeseries
     if report.breakdown is not None:
         body["breakdown"] = [
             {"value": value, **_metrics_json(counts, query.metrics)}
             for value, counts in report.breakdown
         ]
+    if report.comparison is not None:
+        body["comparison"] = _comparison_json(report.comparison)
     return body
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -27,6 +27,7 @@ from analytics_core.stats import (
     MAX_LIMIT,
     MAX_RANGE_DAYS,
     MAX_SITES,
+    Compare,
     Dimension,
     Filter,
     Interval,
@@ -70,6 +71,7 @@ def parse_stats_query(params: Mapping[str, str], *, today: date) -> StatsQuery:
     interval = field("interval", _enum_parser(Interval, "interval"), None)
     filters = field("filters", _parse_filters, no_filters)
     limit = field("limit", _parse_limit, DEFAULT_LIMIT)
+    compare = field("compare", _enum_parser(Compare, "comparison"), None)
     if start is not None and end is not None:
         days = (end - start).days + 1
         if end < start:
@@ -78,6 +80,12 @@ def parse_stats_query(params: Mapping[str, str], *, today: date) -> StatsQuery:
             problems["endDate"] = f"the range covers at most {MAX_RANGE_DAYS} days"
         elif interval is Interval.HOUR and days > MAX_HOURLY_RANGE_DAYS:
             problems["interval"] = f"hour allows a range of at most {MAX_HOURLY_RANGE_DAYS} days"
+        elif compare is not None and start - timedelta(days=days) < EARLIEST_DATE:
+            # Refused rather than clamped: a shorter previous range would compare unlike
+            # lengths without saying so.
+            problems["compare"] = (
+                f"the previous period would start before {EARLIEST_DATE.isoformat()}"
+            )
     if problems:
         raise InvalidRequestError("invalid query", problems)
     assert start is not None  # noqa: S101  # the problems above cover None
@@ -91,11 +99,22 @@ def parse_stats_query(params: Mapping[str, str], *, today: date) -> StatsQuery:
         interval=interval,
         filters=filters,
         limit=limit,
+        compare=compare,
     )
 
 
 _PARAMETERS = frozenset(
-    {"siteId", "startDate", "endDate", "metrics", "groupBy", "interval", "filters", "limit"}
+    {
+        "siteId",
+        "startDate",
+        "endDate",
+        "metrics",
+        "groupBy",
+        "interval",
+        "filters",
+        "limit",
+        "compare",
+    }
 )
 
 
