@@ -340,3 +340,46 @@ class LocalStatsReader:
             return con.execute(sql, list(parameters)).fetchall()
         finally:
             con.close()
+
+
+class LocalLakeColdSiteEraser:
+    """The `ColdSiteEraser` of the local stack: every lake file holding rows of the site is
+    rewritten without them, under a temporary name renamed over the file (so a reader sees
+    the old file or the new one, never half of one); a file left empty is deleted.
+
+    The hourly compaction may merge files while this runs and write the site's rows back into
+    the merged file; a second erase (the daily maintenance retries only failed ones) would be
+    needed then. The local stack runs both in one process, one at a time."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalLakeColdSiteEraser:
+        """An eraser of `LOCAL_LAKE_DIR`."""
+        return cls(settings.require(Env.LOCAL_LAKE_DIR))
+
+    def erase(self, site_id: str) -> None:
+        """Rewrite every file of both tables without the site's rows."""
+        try:
+            for table in SCHEMAS:
+                folder = self.root / table
+                if folder.is_dir():
+                    for path in sorted(folder.glob("dt=*/*.parquet")):
+                        self._rewrite(path, site_id)
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreUnavailableError(f"could not erase from the local lake: {exc}") from exc
+
+    @staticmethod
+    def _rewrite(path: Path, site_id: str) -> None:
+        data = pq.read_table(path)
+        theirs = pc.fill_null(pc.equal(data.column("site_id"), site_id), fill_value=False)
+        kept = data.filter(pc.invert(theirs))
+        if kept.num_rows == data.num_rows:
+            return
+        if kept.num_rows == 0:
+            path.unlink(missing_ok=True)
+            return
+        temporary = path.with_name(f".{path.name}.tmp")
+        pq.write_table(kept, temporary, compression="zstd")
+        temporary.replace(path)

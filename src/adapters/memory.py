@@ -96,6 +96,11 @@ class InMemorySiteRepository:
         with self._lock:
             return list(self._sites.values())
 
+    def remove(self, site_id: str) -> Site | None:
+        """Forget a site (whoever owns it); returns it, None when it was not there."""
+        with self._lock:
+            return self._sites.pop(site_id, None)
+
 
 class InMemoryAccountRepository:
     """Accounts in a dict."""

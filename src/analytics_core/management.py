@@ -12,8 +12,15 @@ from typing import TypeVar
 
 import attrs
 
-from analytics_core.errors import InvalidRequestError, NotFoundError
-from analytics_core.ports import AccountRepository, Clock, IdGenerator, SiteRepository
+from analytics_core.errors import InfrastructureError, InvalidRequestError, NotFoundError
+from analytics_core.ports import (
+    AccountRepository,
+    Clock,
+    ColdSiteEraser,
+    IdGenerator,
+    SiteDeletions,
+    SiteRepository,
+)
 from analytics_core.sites import (
     Account,
     NewSite,
@@ -118,3 +125,50 @@ def update_account(
     choice = check_email_notifications(email_notifications)
     current = accounts.get_or_create(sub, clock())
     return accounts.save(attrs.evolve(current, email_notifications=choice, updated_at=clock()))
+
+
+def delete_site(
+    deletions: SiteDeletions, cold: ColdSiteEraser, clock: Clock, owner: str, site_id: str
+) -> bool:
+    """Delete one of the owner's sites with all its data: the site and its hot rows at once
+    (from then on its events are `unknown_site`), then its cold rows, as a job that is
+    recorded first so that a failure or a timeout leaves it pending for the daily
+    maintenance (`retry_site_deletions`). Returns whether the cold rows are gone already.
+    Someone else's site is `NotFoundError` exactly like a missing one."""
+    if not deletions.delete_hot(owner, site_id, clock()):
+        raise NotFoundError("site", site_id)
+    return erase_cold_rows(deletions, cold, clock, site_id)
+
+
+def erase_cold_rows(
+    deletions: SiteDeletions, cold: ColdSiteEraser, clock: Clock, site_id: str
+) -> bool:
+    """One attempt at a deleted site's cold rows, recorded on its job; whether it succeeded.
+    A failing cold store is an expected outcome here (the job stays pending), not an error."""
+    try:
+        cold.erase(site_id)
+    except InfrastructureError as exc:
+        deletions.cold_failed(site_id, exc.message)
+        return False
+    deletions.cold_done(site_id, clock())
+    return True
+
+
+@attrs.frozen
+class DeletionRetries:
+    """What a retry of the pending cold deletions did: the sites done and those still
+    pending."""
+
+    done: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def retry_site_deletions(
+    deletions: SiteDeletions, cold: ColdSiteEraser, clock: Clock
+) -> DeletionRetries:
+    """Try again the cold part of every deletion not done yet, oldest first."""
+    done: list[str] = []
+    failed: list[str] = []
+    for site_id in deletions.pending():
+        (done if erase_cold_rows(deletions, cold, clock, site_id) else failed).append(site_id)
+    return DeletionRetries(tuple(done), tuple(failed))

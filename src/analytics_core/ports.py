@@ -346,3 +346,37 @@ class LegacyImportTarget(Protocol):
     ) -> WriteCounts:
         """The same for accounts."""
         ...
+
+
+class SiteDeletions(Protocol):
+    """Site deletion's hot half and its cold jobs (PostgreSQL: every table holding a
+    `site_id`, and `site_deletions`, migration 0011)."""
+
+    def delete_hot(self, owner: str, site_id: str, requested_at: datetime) -> bool:
+        """When `owner` has the site: in one transaction, delete its rows from every hot table
+        (events, read model, outcomes, ...) and the site itself, and record its cold deletion
+        as pending; True. Otherwise (missing, or someone else's) change nothing; False."""
+        ...
+
+    def pending(self) -> list[str]:
+        """The sites whose cold deletion is not done yet, oldest request first."""
+        ...
+
+    def cold_done(self, site_id: str, done_at: datetime) -> None:
+        """Record that the site's cold rows are erased (one more attempt, the last)."""
+        ...
+
+    def cold_failed(self, site_id: str, error: str) -> None:
+        """Record a failed attempt at the site's cold rows, and why; it stays pending."""
+        ...
+
+
+class ColdSiteEraser(Protocol):
+    """Erases a site's rows from the cold store (Athena's `DELETE FROM` on the Iceberg
+    tables, or the local lake's files rewritten without them)."""
+
+    def erase(self, site_id: str) -> None:
+        """Remove every cold row of the site from both event tables; repeating it is
+        harmless. Raise `InfrastructureError` (`StoreUnavailableError`, `QueryTimeoutError`)
+        when that may not be done: the caller tries again later."""
+        ...

@@ -174,6 +174,25 @@ CONTRACTS = (
         ("adapters.memory_legacy:InMemoryLegacyImportTarget",),
         ("adapters.postgres.legacy_import:PostgresLegacyImportTarget",),
     ),
+    Contract(
+        "SiteDeletions",
+        (
+            f"{_I}test_site_deletion_contract.py::test_a_deletion_removes_the_owners_site_and_tracks_its_cold_job",
+        ),
+        ("adapters.memory_deletion:InMemorySiteDeletions",),
+        ("adapters.postgres.deletions:PostgresSiteDeletions",),
+    ),
+    Contract(
+        "ColdSiteEraser",
+        (
+            f"{_I}test_site_deletion_contract.py::test_an_erasure_removes_the_sites_cold_rows_only_and_can_be_repeated",
+        ),
+        (
+            "adapters.memory_deletion:InMemoryColdSiteEraser",
+            "adapters.lake:LocalLakeColdSiteEraser",
+        ),
+        ("adapters.aws.athena:AthenaColdSiteEraser",),
+    ),
 )
 """One entry per port of `analytics_core.ports`."""
 

@@ -16,6 +16,7 @@ page by page through GetQueryResults.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Collection, Iterator
 from datetime import date
@@ -207,3 +208,94 @@ class AthenaColdEvents:
         """Events and distinct sessions per site and day."""
         statement = daily_counts_statement(first, last, site_ids, Dialect.TRINO)
         return counts_from_rows(self._rows(statement))
+
+
+ERASE_DEADLINE_S = 20.0
+_ERASABLE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+ICEBERG_TABLES = ("events", "initial_events")
+
+
+def site_deletion_sql(table: str, site_id: str) -> str:
+    """The statement erasing a site's rows from one Iceberg table. Athena takes execution
+    parameters only in SELECT, INSERT INTO, CTAS and UNLOAD, not in DELETE: the id is a
+    quoted literal, and only ids of letters, digits, `_` and `-` (ULIDs, the DynamoDB
+    version's ids) are accepted."""
+    if table not in ICEBERG_TABLES:
+        raise ValueError(f"not an Iceberg table of ours: {table!r}")
+    if not _ERASABLE_ID.fullmatch(site_id):
+        raise ValueError(f"not a site id: {site_id!r}")
+    return f"DELETE FROM {table} WHERE site_id = {athena_literal(site_id)}"  # noqa: S608
+
+
+class AthenaColdSiteEraser:
+    """The `ColdSiteEraser` in AWS: `DELETE FROM` each Iceberg table (Athena writes position
+    delete files; the weekly Iceberg maintenance rewrites the data files and expires the
+    snapshots that still hold the rows), one after the other, within a deadline.
+
+    Past the deadline the query is left running (a DELETE is transactional, and stopping it
+    gains nothing) and `QueryTimeoutError` is raised: the job stays pending and the daily
+    maintenance runs both statements again, which is harmless. A failed query becomes
+    `StoreUnavailableError` with Athena's reason."""
+
+    def __init__(
+        self,
+        connection: Connection[Any],
+        *,
+        work_group: str,
+        output_location: str,
+        deadline_s: float = ERASE_DEADLINE_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connection = connection
+        self._work_group = work_group
+        self._output_location = output_location
+        self._deadline_s = deadline_s
+        self._monotonic = monotonic
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, poll_interval_s: float = POLL_INTERVAL_S, **kwargs: Any
+    ) -> AthenaColdSiteEraser:
+        """An eraser for ATHENA_WORKGROUP, ATHENA_DATABASE and ATHENA_OUTPUT_LOCATION."""
+        work_group = settings.require(Env.ATHENA_WORKGROUP)
+        database = settings.require(Env.ATHENA_DATABASE)
+        output_location = settings.require(Env.ATHENA_OUTPUT_LOCATION)
+        connection = pyathena.connect(
+            work_group=work_group,
+            schema_name=database,
+            s3_staging_dir=output_location,
+            poll_interval=poll_interval_s,
+            kill_on_interrupt=False,
+        )
+        return cls(connection, work_group=work_group, output_location=output_location, **kwargs)
+
+    def erase(self, site_id: str) -> None:
+        """Run the DELETE on `events`, then on `initial_events`."""
+        deadline = self._monotonic() + self._deadline_s
+
+        def check_deadline(execution: Any) -> None:
+            if execution.state in AthenaQueryExecution.TERMINAL_STATES:
+                return
+            if self._monotonic() > deadline:
+                raise _DeadlinePassedError
+
+        for table in ICEBERG_TABLES:
+            cursor: Cursor = self._connection.cursor(on_poll=check_deadline)
+            try:
+                cursor.execute(
+                    site_deletion_sql(table, site_id),
+                    work_group=self._work_group,
+                    s3_staging_dir=self._output_location,
+                )
+            except _DeadlinePassedError:
+                raise QueryTimeoutError(
+                    f"Athena deletion {cursor.query_id} of site {site_id} from {table} passed "
+                    f"its {self._deadline_s:g} s deadline (left running)"
+                ) from None
+            except AthenaError as exc:
+                raise StoreUnavailableError(
+                    f"Athena deletion {cursor.query_id or '(not started)'} of site {site_id} "
+                    f"from {table} did not succeed: {exc}"
+                ) from exc
+            finally:
+                cursor.close()
