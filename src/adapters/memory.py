@@ -257,6 +257,29 @@ class InMemoryEventStore:
             return [*self.events.values(), *self.initial_events.values()]
 
 
+class InMemoryIngestOutcomes:
+    """`IngestOutcomes` over the counters of an `InMemoryEventStore` (or a counter of its own,
+    which `add` fills)."""
+
+    def __init__(self, store: InMemoryEventStore | None = None) -> None:
+        self._counts: Counter[tuple[str, date, Outcome]] = (
+            Counter() if store is None else store.outcomes
+        )
+
+    def add(self, tally: OutcomeTally) -> None:
+        """Count `tally` (what a store's `store` would have done)."""
+        self._counts[tally.site_id, tally.day, tally.outcome] += tally.count
+
+    def tallies(self, site_id: str, start: date, end: date) -> list[OutcomeTally]:
+        """The site's non-zero counts of days `start`..`end`, by day then outcome."""
+        found = [
+            OutcomeTally(site, day, outcome, count)
+            for (site, day, outcome), count in list(self._counts.items())
+            if site == site_id and start <= day <= end and count > 0
+        ]
+        return sorted(found, key=lambda tally: (tally.day, tally.outcome.value))
+
+
 class InMemoryDailySalts:
     """`DailySalts` in a dict; `random_bytes` is the source of new salts."""
 

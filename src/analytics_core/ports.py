@@ -180,6 +180,15 @@ class EventStore(Protocol):
         ...
 
 
+class IngestOutcomes(Protocol):
+    """What the outcome counters of `EventStore.store` hold, read back per site and day."""
+
+    def tallies(self, site_id: str, start: date, end: date) -> list[OutcomeTally]:
+        """The site's non-zero counts of days `start`..`end` (inclusive), one per day and
+        outcome, ordered by day then outcome."""
+        ...
+
+
 class DailySalts(Protocol):
     """The random salts of compliance level 0, one per UTC day."""
 

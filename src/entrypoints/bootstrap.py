@@ -41,6 +41,7 @@ from analytics_core.ports import (
     HotCoverage,
     HotEventCopies,
     IdGenerator,
+    IngestOutcomes,
     IngestStream,
     ReadModel,
     SiteConfigs,
@@ -295,6 +296,13 @@ class Services:
         from adapters.postgres.coverage import PostgresHotCoverage  # noqa: PLC0415
 
         return PostgresHotCoverage(self.pool)
+
+    @cached_property
+    def ingest_outcomes(self) -> IngestOutcomes:
+        """What became of the ingested records per site and day (`ingest_outcomes`)."""
+        from adapters.postgres.ingest_outcomes import PostgresIngestOutcomes  # noqa: PLC0415
+
+        return PostgresIngestOutcomes(self.pool)
 
     @cached_property
     def cold_stats(self) -> StatsReader:

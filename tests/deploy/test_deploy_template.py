@@ -26,6 +26,7 @@ ROUTES = {
     "GET /api/sites": "entrypoints.lambdas.sites.handler",
     "GET /api/sites/{id}": "entrypoints.lambdas.sites.handler",
     "PUT /api/sites/{id}": "entrypoints.lambdas.sites.handler",
+    "GET /api/sites/{id}/ingest": "entrypoints.lambdas.sites.handler",
     "GET /api/accounts": "entrypoints.lambdas.accounts.handler",
     "PUT /api/accounts": "entrypoints.lambdas.accounts.handler",
     "GET /api/query": "entrypoints.lambdas.query.handler",

@@ -92,6 +92,14 @@ CONTRACTS = (
         ("adapters.postgres.events:PostgresEventStore",),
     ),
     Contract(
+        "IngestOutcomes",
+        (
+            f"{_I}test_ingest_outcomes_contract.py::test_outcomes_are_read_back_per_day_within_the_range",
+        ),
+        ("adapters.memory:InMemoryIngestOutcomes",),
+        ("adapters.postgres.ingest_outcomes:PostgresIngestOutcomes",),
+    ),
+    Contract(
         "DailySalts",
         (
             f"{_I}test_ingest_config_and_salts.py::test_a_salt_is_random_created_once_per_day_and_deleted",

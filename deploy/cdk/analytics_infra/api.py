@@ -131,6 +131,7 @@ class DashboardApi(Construct):
         for path, methods, integration in (
             ("/api/sites", [POST, GET], sites_integration),
             ("/api/sites/{id}", [GET, PUT], sites_integration),
+            ("/api/sites/{id}/ingest", [GET], sites_integration),
             ("/api/accounts", [GET, PUT], accounts_integration),
             ("/api/query", [GET], query_integration),
         ):

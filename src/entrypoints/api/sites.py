@@ -1,8 +1,12 @@
-"""/api/sites: create, list, get and update the caller's sites."""
+"""/api/sites: create, list, get and update the caller's sites; their ingest diagnostics."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from analytics_core import management as core
+from analytics_core.diagnostics import diagnose_ingest
+from entrypoints.api.ingest_diagnostics import diagnostics_json, parse_ingest_range
 from entrypoints.api.schemas import parse_site_changes, parse_site_draft, site_json
 from entrypoints.bootstrap import Services
 from entrypoints.http import ApiRequest, LambdaHandler, Response, Router, json_response
@@ -27,6 +31,20 @@ def make_handler(services: Services) -> LambdaHandler:
             200, site_json(core.get_site(sites, owner, request.path_parameters["id"]))
         )
 
+    def ingest(request: ApiRequest) -> Response:
+        owner = request.caller()
+        today = clock().astimezone(UTC).date()
+        start, end = parse_ingest_range(request.query, today=today)
+        diagnostics = diagnose_ingest(
+            owner,
+            request.path_parameters["id"],
+            start,
+            end,
+            sites=sites,
+            outcomes=services.ingest_outcomes,
+        )
+        return json_response(200, diagnostics_json(diagnostics))
+
     def update(request: ApiRequest) -> Response:
         owner = request.caller()
         changes = parse_site_changes(request.json_body())
@@ -38,6 +56,7 @@ def make_handler(services: Services) -> LambdaHandler:
             "POST /api/sites": create,
             "GET /api/sites": list_,
             "GET /api/sites/{id}": get,
+            "GET /api/sites/{id}/ingest": ingest,
             "PUT /api/sites/{id}": update,
         }
     )

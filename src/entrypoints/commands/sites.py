@@ -1,4 +1,5 @@
-"""`analytics sites create|list`: register and list sites from the command line."""
+"""`analytics sites create|list|diagnose`: register and list sites, and see what became of
+their events, from the command line."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import typer
 from rich.table import Table
 
 from analytics_core import management
+from analytics_core.diagnostics import diagnose_ingest
+from analytics_core.outcomes import Outcome
 from analytics_core.sites import SiteDraft
+from entrypoints.api.ingest_diagnostics import diagnostics_json, outcome_key, parse_ingest_range
 from entrypoints.api.schemas import site_json
 from entrypoints.commands.common import (
     DEFAULT_OWNER,
@@ -83,4 +87,43 @@ def sites_list(
             str(int(site.compliance_level)),
             site.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         )
+    out.print(table)
+
+
+@sites_app.command("diagnose")
+def sites_diagnose(  # noqa: PLR0917  # typer reads options from parameters
+    site_id: Annotated[str, typer.Argument(help="The site's id.")],
+    start: Annotated[
+        str | None, typer.Option(help="First UTC day, YYYY-MM-DD (default: 29 days before end).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last UTC day, YYYY-MM-DD (default: today).")
+    ] = None,
+    owner: OwnerOption = DEFAULT_OWNER,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    as_json: JsonOption = False,  # noqa: FBT002  # a typer flag
+) -> None:
+    """What became of the site's events per day: accepted, or dropped and why (the same as
+    GET /api/sites/{id}/ingest)."""
+    params = {
+        name: value for name, value in (("startDate", start), ("endDate", end)) if value is not None
+    }
+    with command_services(data_dir, "analytics-sites") as services:
+        today = services.clock().astimezone(UTC).date()
+        first, last = parse_ingest_range(params, today=today)
+        diagnostics = diagnose_ingest(
+            owner, site_id, first, last, sites=services.sites, outcomes=services.ingest_outcomes
+        )
+    body = diagnostics_json(diagnostics)
+    if as_json:
+        print(json.dumps(body, indent=2))  # noqa: T201
+        return
+    keys = [outcome_key(outcome) for outcome in Outcome]
+    table = Table(title=f"Ingest of {site_id}, {body['startDate']} to {body['endDate']}")
+    table.add_column("day")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for day in diagnostics.days:
+        table.add_row(day.day.isoformat(), *(f"{day.counts[o]:,}" for o in Outcome))
+    table.add_row("total", *(f"{diagnostics.totals[o]:,}" for o in Outcome), style="bold")
     out.print(table)
