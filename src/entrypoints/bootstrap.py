@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
     from adapters.postgres.migrations import PostgresMigrator
     from adapters.postgres.pool import Pool, SecretReader
+    from analytics_core.ports import ColdSiteEraser, SiteDeletions
 
 # Firehose calls fail fast: the collect endpoint answers 503 rather than hang, and the cold
 # forwarder has its own retries of refused entries.
@@ -334,6 +335,28 @@ class Services:
         from adapters.postgres.backfill import PostgresHotEventCopies  # noqa: PLC0415
 
         return PostgresHotEventCopies(self.pool)
+
+    # --- site deletion (the sites function, the daily maintenance) -----------------------
+
+    @cached_property
+    def site_deletions(self) -> SiteDeletions:
+        """Deletes a site with its hot rows, and tracks the cold part (`site_deletions`)."""
+        from adapters.postgres.deletions import PostgresSiteDeletions  # noqa: PLC0415
+
+        return PostgresSiteDeletions(self.pool)
+
+    @cached_property
+    def cold_site_eraser(self) -> ColdSiteEraser:
+        """Erases a deleted site's cold rows: the local lake's files when LOCAL_LAKE_DIR is
+        set, else Athena's DELETE on the Iceberg tables (ATHENA_WORKGROUP, ATHENA_DATABASE,
+        ATHENA_OUTPUT_LOCATION)."""
+        if self.settings.local_lake_dir is not None:
+            from adapters.lake import LocalLakeColdSiteEraser  # noqa: PLC0415  # pyarrow: local only
+
+            return LocalLakeColdSiteEraser.from_settings(self.settings)
+        from adapters.aws.athena import AthenaColdSiteEraser  # noqa: PLC0415  # pyathena
+
+        return AthenaColdSiteEraser.from_settings(self.settings)
 
     def close(self) -> None:
         """Release what was opened (the pool); for CLIs and tests, not Lambda."""

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from analytics_core.errors import InvalidRequestError, NotFoundError
+from analytics_core.management import retry_site_deletions
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD, MaintenanceReport, maintain_partitions
 from analytics_core.privacy import expire_salts
 from entrypoints import logs
@@ -30,9 +31,12 @@ def maintenance_summary(report: MaintenanceReport) -> dict[str, Any]:
     }
 
 
-def run_maintenance(services: Services, days_ahead: int = DEFAULT_DAYS_AHEAD) -> dict[str, Any]:
+def run_maintenance(
+    services: Services, days_ahead: int = DEFAULT_DAYS_AHEAD, *, retry_deletions: bool = True
+) -> dict[str, Any]:
     """Create and drop the event tables' daily partitions for today; delete the compliance
-    salts that are two days old (after which level-0 session ids can no longer be linked)."""
+    salts that are two days old (after which level-0 session ids can no longer be linked);
+    with `retry_deletions`, run again the cold part of the site deletions not done yet."""
     report = maintain_partitions(
         services.partitions,
         services.clock,
@@ -41,7 +45,22 @@ def run_maintenance(services: Services, days_ahead: int = DEFAULT_DAYS_AHEAD) ->
     )
     summary = maintenance_summary(report)
     summary["expiredSalts"] = expire_salts(services.daily_salts, services.clock)
+    if retry_deletions:
+        summary["siteDeletions"] = run_site_deletions(services)
     return summary
+
+
+def run_site_deletions(services: Services) -> dict[str, Any]:
+    """Erase the cold rows of the deleted sites whose cold deletion failed or timed out; the
+    cold store is reached only when some are pending. Each failure is logged as a warning."""
+    if not services.site_deletions.pending():
+        return {"done": [], "pending": []}
+    retries = retry_site_deletions(
+        services.site_deletions, services.cold_site_eraser, services.clock
+    )
+    for site_id in retries.failed:
+        logger.warning("cold deletion of site %s failed again; it stays pending", site_id)
+    return {"done": list(retries.done), "pending": list(retries.failed)}
 
 
 def rebuild_read_model(
@@ -84,7 +103,7 @@ def run_migrations(services: Services) -> dict[str, Any]:
         "alreadyApplied": len(report.already_applied),
         "unknown": list(report.unknown),
         "functions": list(report.repeatables_applied),
-        "partitions": run_maintenance(services),
+        "partitions": run_maintenance(services, retry_deletions=False),
     }
 
 

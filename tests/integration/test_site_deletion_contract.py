@@ -159,7 +159,8 @@ def cold(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ColdSiteEraser
         for site in (SITE, OTHER):
             forwarder.forward(*rows(site))
         return InMemoryColdSiteEraser(forwarder), lambda: {
-            row.site_id for row in (*forwarder.events, *forwarder.initial_events)
+            *(row.site_id for row in forwarder.events),
+            *(row.site_id for row in forwarder.initial_events),
         }
     if request.param == "lake":
         writer = ParquetLakeWriter(tmp_path)

@@ -186,6 +186,7 @@ CONTRACTS = (
         "SiteDeletions",
         (
             f"{_I}test_site_deletion_contract.py::test_a_deletion_removes_the_owners_site_and_tracks_its_cold_job",
+            f"{_I}test_site_deletion.py::test_delete_leaves_no_row_of_the_site_in_any_table_or_the_lake",
         ),
         ("adapters.memory_deletion:InMemorySiteDeletions",),
         ("adapters.postgres.deletions:PostgresSiteDeletions",),

@@ -45,6 +45,12 @@ def make_handler(services: Services) -> LambdaHandler:
         )
         return json_response(200, diagnostics_json(diagnostics))
 
+    def delete(request: ApiRequest) -> Response:
+        owner = request.caller()
+        cold = services.cold_site_eraser  # a missing setting fails before anything is deleted
+        core.delete_site(services.site_deletions, cold, clock, owner, request.path_parameters["id"])
+        return {"statusCode": 204, "headers": {"Cache-Control": "no-store"}, "body": ""}
+
     def update(request: ApiRequest) -> Response:
         owner = request.caller()
         changes = parse_site_changes(request.json_body())
@@ -58,5 +64,6 @@ def make_handler(services: Services) -> LambdaHandler:
             "GET /api/sites/{id}": get,
             "GET /api/sites/{id}/ingest": ingest,
             "PUT /api/sites/{id}": update,
+            "DELETE /api/sites/{id}": delete,
         }
     )

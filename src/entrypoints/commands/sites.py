@@ -4,6 +4,7 @@ their events, from the command line."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from entrypoints.commands.common import (
     JsonOption,
     OwnerOption,
     command_services,
+    err,
     out,
 )
 from entrypoints.local.stack import DEFAULT_DATA_DIR
@@ -127,3 +129,30 @@ def sites_diagnose(  # noqa: PLR0917  # typer reads options from parameters
         table.add_row(day.day.isoformat(), *(f"{day.counts[o]:,}" for o in Outcome))
     table.add_row("total", *(f"{diagnostics.totals[o]:,}" for o in Outcome), style="bold")
     out.print(table)
+
+
+@sites_app.command("delete")
+def sites_delete(
+    site_id: Annotated[str, typer.Argument(help="The site's id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,  # noqa: FBT002  # a typer flag
+    owner: OwnerOption = DEFAULT_OWNER,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Delete a site and erase all its data, hot and cold (as DELETE /api/sites/{id}). Asks
+    first on a terminal; without --yes, refuses when stdin is not a terminal."""
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print("[red]error:[/red] stdin is not a terminal: pass --yes to delete")
+            raise typer.Exit(code=2)
+        typer.confirm(f"Delete site {site_id} and erase all its data?", abort=True)
+    with command_services(data_dir, "analytics-sites") as services:
+        cold_done = management.delete_site(
+            services.site_deletions, services.cold_site_eraser, services.clock, owner, site_id
+        )
+    if cold_done:
+        err.print(f"deleted site {site_id} and erased its data")
+    else:
+        err.print(
+            f"deleted site {site_id}; erasing its cold data failed and is retried by "
+            "`analytics partitions`"
+        )
