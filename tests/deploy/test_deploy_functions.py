@@ -33,6 +33,27 @@ VPC_ACCESS = {
 }
 READ_SECRET = {"secretsmanager:GetSecretValue"}
 DB_ENV = {Env.DB_SECRET_ARN, Env.DB_HOST, Env.DB_NAME}
+ATHENA_ENV = {Env.ATHENA_WORKGROUP, Env.ATHENA_DATABASE, Env.ATHENA_OUTPUT_LOCATION}
+ATHENA_QUERY = {
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:GetWorkGroup",
+    "athena:StartQueryExecution",
+    "athena:StopQueryExecution",
+    "glue:GetDatabase",
+    "glue:GetPartitions",
+    "glue:GetTable",
+    "glue:GetTables",
+    "s3:AbortMultipartUpload",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+}
+# Site deletion (issue 18): Athena's DELETE FROM commits a snapshot of the Iceberg tables.
+ATHENA_DELETE = {"glue:UpdateTable"}
 ARN, REGION, ACCOUNT = "arn:${AWS::Partition}", "${AWS::Region}", "${AWS::AccountId}"
 
 
@@ -114,10 +135,10 @@ EXPECTED = {
     "sites": Expected(
         "entrypoints.lambdas.sites.handler",
         memory=256,
-        timeout=10,
+        timeout=29,
         in_vpc=True,
-        env=frozenset(DB_ENV),
-        actions=frozenset(LOGS | VPC_ACCESS | READ_SECRET),
+        env=frozenset(DB_ENV | ATHENA_ENV),
+        actions=frozenset(LOGS | VPC_ACCESS | READ_SECRET | ATHENA_QUERY | ATHENA_DELETE),
     ),
     "accounts": Expected(
         "entrypoints.lambdas.accounts.handler",
@@ -140,8 +161,8 @@ EXPECTED = {
         memory=256,
         timeout=300,
         in_vpc=True,
-        env=frozenset(DB_ENV | {Env.HOT_RETENTION_DAYS}),
-        actions=frozenset(LOGS | VPC_ACCESS | READ_SECRET),
+        env=frozenset(DB_ENV | ATHENA_ENV | {Env.HOT_RETENTION_DAYS}),
+        actions=frozenset(LOGS | VPC_ACCESS | READ_SECRET | ATHENA_QUERY | ATHENA_DELETE),
     ),
     "foldStats": Expected(
         "entrypoints.lambdas.fold_stats.handler",

@@ -85,9 +85,11 @@ SITES = FunctionSpec(
     name="sites",
     handler="entrypoints.lambdas.sites.handler",
     memory_mb=256,
-    timeout=Duration.seconds(10),
+    # A deletion erases the cold rows within the request (Athena DELETE, up to 20 s); past
+    # the HTTP API's 30 s the job stays pending and the daily maintenance retries it.
+    timeout=Duration.seconds(29),
     in_vpc=True,
-    description="/api/sites: create, list, read and update the caller's sites",
+    description="/api/sites: create, list, read, update and delete the caller's sites",
 )
 ACCOUNTS = FunctionSpec(
     name="accounts",
@@ -111,7 +113,7 @@ MAINTENANCE = FunctionSpec(
     memory_mb=256,
     timeout=Duration.minutes(5),
     in_vpc=True,
-    description="Daily: create the coming days' event partitions, drop expired ones",
+    description="Daily: event partitions, expired salts, pending site deletions",
 )
 FOLD_STATS = FunctionSpec(
     name="foldStats",
@@ -287,14 +289,28 @@ class AnalyticsStack(Stack):
         )
         self.query.function.node.add_dependency(self.lake.workgroup)
         self._acknowledge_query_wildcards()
-        self.sites = function(SITES, dict(database_env), [read_db_secret])
+        athena_env = {
+            Env.ATHENA_WORKGROUP.value: self.lake.workgroup_name,
+            Env.ATHENA_DATABASE.value: self.lake.database_name,
+            Env.ATHENA_OUTPUT_LOCATION.value: self.lake.output_location,
+        }
+        self.sites = function(
+            SITES,
+            {**database_env, **athena_env},
+            [read_db_secret, *self._site_deletion_statements()],
+        )
         self.accounts = function(ACCOUNTS, dict(database_env), [read_db_secret])
         self.migrate = function(MIGRATE, dict(database_env), [read_db_secret])
         self.maintenance = function(
             MAINTENANCE,
-            {**database_env, Env.HOT_RETENTION_DAYS.value: str(settings.hot_retention_days)},
-            [read_db_secret],
+            {
+                **database_env,
+                **athena_env,
+                Env.HOT_RETENTION_DAYS.value: str(settings.hot_retention_days),
+            },
+            [read_db_secret, *self._site_deletion_statements()],
         )
+        self._after_workgroup(self.sites, self.maintenance)
         self.fold_stats = function(FOLD_STATS, dict(database_env), [read_db_secret])
         # A failed or stale tick is not retried: the next minute's run folds the same rows.
         # (No reserved concurrency: overlapping folds serialise on the sites' row locks, and
@@ -443,15 +459,48 @@ class AnalyticsStack(Stack):
             ),
         ]
 
+    def _site_deletion_statements(self) -> list[iam.PolicyStatement]:
+        """What `DELETE FROM` on the Iceberg tables needs (the sites function and the daily
+        maintenance run it): the query statements, plus the commit of a new snapshot (Glue
+        UpdateTable on the two tables) and the position-delete and metadata files it writes
+        under the tables' prefix. Nothing may delete an object: the Glue optimizers' snapshot
+        retention removes the files that only old snapshots reference."""
+        lake = self.lake
+        return [
+            *self._query_statements(),
+            iam.PolicyStatement(
+                sid="GlueCommitDeletes",
+                actions=["glue:UpdateTable"],
+                resources=[lake.catalog_arn, lake.database_arn]
+                + [lake.table_arn(name) for name in lake.tables],
+            ),
+            iam.PolicyStatement(
+                sid="DataWriteDeletes",
+                actions=["s3:AbortMultipartUpload", "s3:PutObject"],
+                resources=[lake.data.arn_for_objects(f"{ICEBERG_PREFIX}*")],
+            ),
+        ]
+
+    def _after_workgroup(self, *deleting: AnalyticsFunction) -> None:
+        """The functions that run site deletions start after the workgroup exists; their
+        Athena wildcards are acknowledged as the query function's are."""
+        for each in deleting:
+            each.function.node.add_dependency(self.lake.workgroup)
+            self._acknowledge_athena_wildcards(each.role)
+
     def _acknowledge_query_wildcards(self) -> None:
+        self._acknowledge_athena_wildcards(self.query.role)
+
+    def _acknowledge_athena_wildcards(self, role: iam.IRole) -> None:
         acknowledge(
-            self.query.role,
+            role,
             objects_finding(self.lake.data, f"{ICEBERG_PREFIX}*"),
-            "Athena reads the Iceberg tables' data and metadata files, whose names Firehose and "
-            "Iceberg generate, under the iceberg/ prefix only (never the failure backups).",
+            "Athena reads the Iceberg tables' data and metadata files (a site deletion also "
+            "writes delete and metadata files), whose names Firehose and Iceberg generate, "
+            "under the iceberg/ prefix only (never the failure backups).",
         )
         acknowledge(
-            self.query.role,
+            role,
             objects_finding(self.lake.results, "*"),
             "Athena writes each query's result under a generated name; the results bucket holds "
             "nothing else and expires objects after 7 days.",
