@@ -15,9 +15,14 @@ from datetime import date, datetime
 
 import attrs
 
-from analytics_core.allowance import split_by_allowance
+from analytics_core.allowance import Plan, split_by_allowance
 from analytics_core.envelopes import Geo
-from analytics_core.errors import ColdForwardError, InfrastructureError, StoreUnavailableError
+from analytics_core.errors import (
+    ColdForwardError,
+    InfrastructureError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from analytics_core.outcomes import Outcome, OutcomeTally, SiteConfig
 from analytics_core.privacy import SALT_BYTES
 from analytics_core.rows import EventRow, InitialEventRow, Row
@@ -278,6 +283,63 @@ class InMemoryIngestOutcomes:
             if site == site_id and start <= day <= end and count > 0
         ]
         return sorted(found, key=lambda tally: (tally.day, tally.outcome.value))
+
+
+class InMemoryPlans:
+    """`Plans` in a dict, over the sites of an in-memory site repository (seeded like the
+    migration: `free_tier` with 10,000 a month)."""
+
+    def __init__(self, sites: InMemorySiteRepository) -> None:
+        self._sites = sites
+        self._plans = {DEFAULT_PLAN: DEFAULT_REQUEST_ALLOWANCE}
+        self._lock = threading.Lock()
+
+    def list_plans(self) -> list[Plan]:
+        """Every plan, by name."""
+        with self._lock:
+            return [Plan(name, n) for name, n in sorted(self._plans.items())]
+
+    def save_plan(self, plan: Plan) -> None:
+        """Create or change the plan; its sites show the new monthly allowance."""
+        with self._lock:
+            self._plans[plan.plan] = plan.monthly_allowance
+            for site in self._sites.all():
+                if site.plan == plan.plan:
+                    self._sites.put(attrs.evolve(site, monthly_allowance=plan.monthly_allowance))
+
+    def assign(self, site_id: str, plan: str) -> bool:
+        """Put the site on an existing plan; False without such a site."""
+        with self._lock:
+            if plan not in self._plans:
+                raise NotFoundError("plan", plan)
+            found = [site for site in self._sites.all() if site.site_id == site_id]
+            for site in found:
+                changed = attrs.evolve(site, plan=plan, monthly_allowance=self._plans[plan])
+                self._sites.put(changed)
+            return bool(found)
+
+    def start_periods(self, first_day: date, batch_size: int) -> int:
+        """Renew up to `batch_size` due sites, in site-id order."""
+        with self._lock:
+            due = sorted(
+                (
+                    site
+                    for site in self._sites.all()
+                    if site.allowance_period_start < first_day and site.plan in self._plans
+                ),
+                key=lambda site: site.site_id,
+            )[:batch_size]
+            for site in due:
+                allowance = self._plans[site.plan]
+                self._sites.put(
+                    attrs.evolve(
+                        site,
+                        request_allowance=allowance,
+                        monthly_allowance=allowance,
+                        allowance_period_start=first_day,
+                    )
+                )
+            return len(due)
 
 
 class InMemoryDailySalts:

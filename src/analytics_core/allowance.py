@@ -1,4 +1,5 @@
-"""The allowance ledger: a site with allowance A accepts at most A events in total.
+"""The allowance ledger: a site with allowance A accepts at most A events in its period;
+periods are calendar months (UTC), each starting with the plan's monthly allowance.
 
 Only events actually inserted are charged; duplicates and rejected records cost nothing, and
 the allowance never goes below 0. Event stores apply this rule to the rows of a batch that are
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 
 import attrs
 
@@ -49,3 +51,37 @@ def sites_short_of_allowance(site_ids: Iterable[str], remaining: Mapping[str, in
     new row fits and no row-by-row decision is needed."""
     wanted = Counter(site_ids)
     return {site for site, count in wanted.items() if count > remaining.get(site, 0)}
+
+
+# ---------------------------------------------------------------- periods
+
+
+@attrs.frozen
+class Plan:
+    """A plan and the allowance each of its sites gets at the start of every monthly period."""
+
+    plan: str
+    monthly_allowance: int = attrs.field(validator=attrs.validators.ge(0))
+
+
+def period_start(day: date) -> date:
+    """The first day of the allowance period holding `day`: the first of its month (UTC)."""
+    return day.replace(day=1)
+
+
+def next_period_start(day: date) -> date:
+    """The first day of the period after the one holding `day`."""
+    if day.month == 12:
+        return date(day.year + 1, 1, 1)
+    return date(day.year, day.month + 1, 1)
+
+
+def reset_due(started: date, today: date) -> bool:
+    """Whether a period that started on `started` is over on `today` (a new one is due)."""
+    return started < period_start(today)
+
+
+def used_allowance(monthly_allowance: int, remaining: int) -> int:
+    """What the current period has used: the plan's allowance minus what remains, never below
+    0 (an operator may have granted more than the plan's)."""
+    return max(monthly_allowance - remaining, 0)

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from analytics_core.allowance import Plan
     from analytics_core.envelopes import Geo
     from analytics_core.failures import StoredObject
     from analytics_core.legacy_records import (
@@ -186,6 +187,31 @@ class IngestOutcomes(Protocol):
     def tallies(self, site_id: str, start: date, end: date) -> list[OutcomeTally]:
         """The site's non-zero counts of days `start`..`end` (inclusive), one per day and
         outcome, ordered by day then outcome."""
+        ...
+
+
+class Plans(Protocol):
+    """Plans, the plan of each site, and the sites' monthly allowance periods."""
+
+    def list_plans(self) -> list[Plan]:
+        """Every plan, by name."""
+        ...
+
+    def save_plan(self, plan: Plan) -> None:
+        """Create the plan or change its monthly allowance (the sites' current allowance is
+        left alone until their next period)."""
+        ...
+
+    def assign(self, site_id: str, plan: str) -> bool:
+        """Put the site on `plan` (from its next period on); False when there is no such
+        site. Raises `NotFoundError` ("plan") for a plan that does not exist."""
+        ...
+
+    def start_periods(self, first_day: date, batch_size: int) -> int:
+        """Start a new period on `first_day` for up to `batch_size` sites whose period began
+        before it (allowance := their plan's monthly allowance), locking them in site-id
+        order in one statement; returns how many. Sites on a plan that does not exist are
+        left alone."""
         ...
 
 

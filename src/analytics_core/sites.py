@@ -2,17 +2,19 @@
 /api/accounts are in `management`).
 
 A site belongs to one owner (the Cognito `sub`); to anyone else it does not exist. Plan and
-request allowance are managed by billing, never by the owner through this API.
+request allowance are managed by billing (operators: `analytics sites set-plan`, `analytics
+plans`), never by the owner through this API; the allowance is renewed monthly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
 
 import attrs
 
+from analytics_core.allowance import period_start
 from analytics_core.domains import DomainError, normalise_domain
 from analytics_core.errors import InvalidRequestError
 
@@ -52,6 +54,14 @@ class Site:
     compliance_level: ComplianceLevel
     created_at: datetime
     updated_at: datetime
+    allowance_period_start: date = attrs.field()
+    """The first day (UTC) of the current allowance period (by default the creation month's)."""
+    monthly_allowance: int | None = DEFAULT_REQUEST_ALLOWANCE
+    """The plan's monthly allowance as read with the site (None: the plan is not in `plans`)."""
+
+    @allowance_period_start.default
+    def _creation_period(self) -> date:
+        return period_start(self.created_at.astimezone(UTC).date())
 
 
 @attrs.frozen

@@ -43,6 +43,7 @@ from analytics_core.ports import (
     IdGenerator,
     IngestOutcomes,
     IngestStream,
+    Plans,
     ReadModel,
     SiteConfigs,
     SiteRepository,
@@ -304,6 +305,13 @@ class Services:
         from adapters.postgres.ingest_outcomes import PostgresIngestOutcomes  # noqa: PLC0415
 
         return PostgresIngestOutcomes(self.pool)
+
+    @cached_property
+    def plans(self) -> Plans:
+        """Plans and the sites' monthly allowance periods."""
+        from adapters.postgres.plans import PostgresPlans  # noqa: PLC0415
+
+        return PostgresPlans(self.pool)
 
     @cached_property
     def cold_stats(self) -> StatsReader:

@@ -24,6 +24,7 @@ from entrypoints.commands import (
     import_dynamodb,
     migration,
     operations,
+    plans,
     query,
     replay,
     serve,
@@ -65,6 +66,7 @@ app.command("fold-stats")(operations.fold_stats)
 app.command("rebuild-stats")(operations.rebuild_stats)
 app.command()(serve.serve)
 app.add_typer(sites.sites_app, name="sites")
+app.add_typer(plans.plans_app, name="plans")
 app.command()(query.query)
 app.command()(demo.demo)
 app.command("replay")(replay.replay_command)

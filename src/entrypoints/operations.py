@@ -11,6 +11,7 @@ from typing import Any
 from analytics_core.errors import InvalidRequestError, NotFoundError
 from analytics_core.management import retry_site_deletions
 from analytics_core.partitions import DEFAULT_DAYS_AHEAD, MaintenanceReport, maintain_partitions
+from analytics_core.plans import start_allowance_periods
 from analytics_core.privacy import expire_salts
 from entrypoints import logs
 from entrypoints.bootstrap import Services
@@ -36,6 +37,7 @@ def run_maintenance(
 ) -> dict[str, Any]:
     """Create and drop the event tables' daily partitions for today; delete the compliance
     salts that are two days old (after which level-0 session ids can no longer be linked);
+    start the month's allowance period of the sites still in an earlier one;
     with `retry_deletions`, run again the cold part of the site deletions not done yet."""
     report = maintain_partitions(
         services.partitions,
@@ -45,6 +47,7 @@ def run_maintenance(
     )
     summary = maintenance_summary(report)
     summary["expiredSalts"] = expire_salts(services.daily_salts, services.clock)
+    summary["allowancePeriodsStarted"] = start_allowance_periods(services.plans, services.clock)
     if retry_deletions:
         summary["siteDeletions"] = run_site_deletions(services)
     return summary

@@ -51,6 +51,11 @@ EXPECTED_COLUMNS = {
         "compliance_level": ("smallint", "NO", "1"),
         "created_at": ("timestamp with time zone", "NO", "CURRENT_TIMESTAMP"),
         "updated_at": ("timestamp with time zone", "NO", "CURRENT_TIMESTAMP"),
+        "allowance_period_start": ("date", "NO", "(date_trunc('month'"),  # 0010
+    },
+    "plans": {  # 0010
+        "plan": ("text", "NO", None),
+        "monthly_allowance": ("bigint", "NO", None),
     },
     "accounts": {
         "cognito_sub": ("text", "NO", None),

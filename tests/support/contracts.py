@@ -100,6 +100,15 @@ CONTRACTS = (
         ("adapters.postgres.ingest_outcomes:PostgresIngestOutcomes",),
     ),
     Contract(
+        "Plans",
+        (
+            f"{_I}test_plans_contract.py::test_plans_are_listed_saved_and_assigned",
+            f"{_I}test_plans_contract.py::test_a_new_period_renews_each_due_site_once_in_batches",
+        ),
+        ("adapters.memory:InMemoryPlans",),
+        ("adapters.postgres.plans:PostgresPlans",),
+    ),
+    Contract(
         "DailySalts",
         (
             f"{_I}test_ingest_config_and_salts.py::test_a_salt_is_random_created_once_per_day_and_deleted",

@@ -65,7 +65,7 @@ def temporary_database(admin_url: str = ADMIN_URL, prefix: str = "analytics_test
 
 def truncate_all(url: str) -> None:
     """Empty every table of the database (partitions through their parents), keeping the
-    migration history."""
+    migration history and the seeded plan."""
     with psycopg.connect(url, autocommit=True) as conn:
         tables = [
             name
@@ -85,6 +85,8 @@ def truncate_all(url: str) -> None:
                     sql.SQL(", ").join(sql.Identifier(t) for t in tables)
                 )
             )
+        if "plans" in tables:  # reference data the migration seeds (0010)
+            conn.execute("INSERT INTO plans (plan, monthly_allowance) VALUES ('free_tier', 10000)")
 
 
 def fetch_all(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:

@@ -6,22 +6,26 @@ request can never read or change another owner's row, whatever the caller passes
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from adapters.postgres.pool import Pool, transaction
+from analytics_core.allowance import period_start
 from analytics_core.sites import Account, ComplianceLevel, EmailNotifications, NewSite, Site
 
 _SITE_COLUMNS = (
     "site_id, owner_sub, name, domains, plan, request_allowance, compliance_level, "
-    "created_at, updated_at"
+    "created_at, updated_at, allowance_period_start, "
+    "(SELECT plans.monthly_allowance FROM plans WHERE plans.plan = sites.plan)"
 )
 
 
 def site_from_row(row: tuple[Any, ...]) -> Site:
     """A `Site` from a row of `_SITE_COLUMNS`."""
-    site_id, owner, name, domains, plan, allowance, level, created, updated = row
+    site_id, owner, name, domains, plan, allowance, level, created, updated, period, monthly = row
     return Site(
+        allowance_period_start=period,
+        monthly_allowance=None if monthly is None else int(monthly),
         site_id=site_id,
         owner_sub=owner,
         name=name,
@@ -52,8 +56,8 @@ class PostgresSiteRepository:
             row = conn.execute(
                 f"""
                 INSERT INTO sites (site_id, owner_sub, name, domains, compliance_level,
-                                   created_at, updated_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s)
+                                   created_at, updated_at, allowance_period_start)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                 RETURNING {_SITE_COLUMNS}
                 """,  # noqa: S608  # column list is a constant
                 (
@@ -64,6 +68,7 @@ class PostgresSiteRepository:
                     int(site.compliance_level),
                     site.created_at,
                     site.created_at,
+                    period_start(site.created_at.astimezone(UTC).date()),
                 ),
             ).fetchone()
         assert row is not None  # noqa: S101  # INSERT ... RETURNING yields the row

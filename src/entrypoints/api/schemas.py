@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from analytics_core.allowance import next_period_start, used_allowance
 from analytics_core.errors import InvalidRequestError
 from analytics_core.rows import iso_millis
 from analytics_core.sites import Account, Site, SiteChanges, SiteDraft
@@ -155,6 +156,21 @@ def site_json(site: Site) -> dict[str, object]:
         "complianceLevel": int(site.compliance_level),
         "createdAt": iso_millis(site.created_at),
         "updatedAt": iso_millis(site.updated_at),
+        "allowance": allowance_json(site),
+    }
+
+
+def allowance_json(site: Site) -> dict[str, object]:
+    """A site's allowance period: its plan's monthly allowance, what remains and what was
+    used (null without a known plan), when the period started and when the next one starts."""
+    monthly = site.monthly_allowance
+    return {
+        "plan": site.plan,
+        "monthlyAllowance": monthly,
+        "remaining": site.request_allowance,
+        "used": None if monthly is None else used_allowance(monthly, site.request_allowance),
+        "periodStart": site.allowance_period_start.isoformat(),
+        "resetsOn": next_period_start(site.allowance_period_start).isoformat(),
     }
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from analytics_core import management
 from analytics_core.diagnostics import diagnose_ingest
 from analytics_core.outcomes import Outcome
+from analytics_core.plans import assign_plan
 from analytics_core.sites import SiteDraft
 from entrypoints.api.ingest_diagnostics import diagnostics_json, outcome_key, parse_ingest_range
 from entrypoints.api.schemas import site_json
@@ -156,3 +157,15 @@ def sites_delete(
             f"deleted site {site_id}; erasing its cold data failed and is retried by "
             "`analytics partitions`"
         )
+
+
+@sites_app.command("set-plan")
+def sites_set_plan(
+    site_id: Annotated[str, typer.Argument(help="The site's id (whoever owns it).")],
+    plan: Annotated[str, typer.Argument(help="An existing plan (see `analytics plans list`).")],
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Put a site on a plan (operators only); its allowance follows from its next period."""
+    with command_services(data_dir, "analytics-sites") as services:
+        assign_plan(services.plans, site_id, plan)
+    out.print(f"{site_id}: {plan}")
