@@ -27,6 +27,7 @@ from adapters.memory_deletion import InMemoryColdSiteEraser, InMemorySiteDeletio
 from adapters.postgres.deletions import PostgresSiteDeletions
 from adapters.postgres.pool import Pool
 from adapters.postgres.sites import PostgresSiteRepository
+from analytics_core.errors import StoreUnavailableError
 from analytics_core.ports import ColdSiteEraser, SiteDeletions, SiteRepository
 from analytics_core.rows import EventRow, InitialEventRow
 from analytics_core.sites import ComplianceLevel, NewSite
@@ -192,3 +193,19 @@ def test_an_erasure_removes_the_sites_cold_rows_only_and_can_be_repeated(
     eraser.erase(SITE)
     eraser.erase(SITE)
     assert remaining() == {OTHER}
+
+
+def test_an_athena_deletion_that_cannot_run_is_a_store_error_naming_the_site(
+    moto_url: str,
+) -> None:
+    """A DELETE Athena refuses (here: an unknown workgroup) becomes `StoreUnavailableError`
+    naming the site and the table, which leaves the job pending for the next attempt."""
+    assert moto_url
+    settings = Settings(
+        athena_workgroup="no-such-workgroup",
+        athena_database=DATABASE,
+        athena_output_location=OUTPUT,
+    )
+    eraser = AthenaColdSiteEraser.from_settings(settings, poll_interval_s=0.01)
+    with pytest.raises(StoreUnavailableError, match=f"site {SITE} from events"):
+        eraser.erase(SITE)
