@@ -10,6 +10,7 @@ from datetime import datetime
 import attrs
 
 from adapters.memory import InMemoryColdForwarder, InMemoryEventStore, InMemorySiteRepository
+from analytics_core.deletions import DeletionRequest
 from analytics_core.errors import StoreUnavailableError
 
 
@@ -48,11 +49,14 @@ class InMemorySiteDeletions:
             self.jobs[site_id] = DeletionJob(site_id, requested_at)
             return True
 
-    def pending(self) -> list[str]:
-        """The sites whose cold deletion is not done, oldest request first."""
+    def pending(self) -> list[DeletionRequest]:
+        """The deletions whose cold part is not done, oldest request first."""
         with self._lock:
             jobs = [job for job in self.jobs.values() if job.cold_done_at is None]
-        return [job.site_id for job in sorted(jobs, key=lambda j: (j.requested_at, j.site_id))]
+        return [
+            DeletionRequest(job.site_id, job.requested_at)
+            for job in sorted(jobs, key=lambda j: (j.requested_at, j.site_id))
+        ]
 
     def cold_done(self, site_id: str, done_at: datetime) -> None:
         """Mark the job done."""

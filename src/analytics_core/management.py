@@ -8,10 +8,12 @@ else's site is `NotFoundError` exactly like a missing one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import attrs
 
+from analytics_core.deletions import DeletionRequest
 from analytics_core.errors import InfrastructureError, InvalidRequestError, NotFoundError
 from analytics_core.ports import (
     AccountRepository,
@@ -127,48 +129,67 @@ def update_account(
     return accounts.save(attrs.evolve(current, email_notifications=choice, updated_at=clock()))
 
 
+LATE_DELIVERY = timedelta(minutes=20)
+"""How long after a deletion rows of the site may still reach the cold store: a batch stored
+just before the deletion is forwarded after its commit, and Firehose buffers rows up to 15
+minutes before the Iceberg commit (the local stream, seconds). A cold erasure is final only
+when it runs at least this long after the request; an earlier one (the one right after the
+request) erases what is there and leaves the job pending for the next maintenance run."""
+
+
 def delete_site(
     deletions: SiteDeletions, cold: ColdSiteEraser, clock: Clock, owner: str, site_id: str
 ) -> bool:
     """Delete one of the owner's sites with all its data: the site and its hot rows at once
     (from then on its events are `unknown_site`), then its cold rows, as a job that is
-    recorded first so that a failure or a timeout leaves it pending for the daily
-    maintenance (`retry_site_deletions`). Returns whether the cold rows are gone already.
-    Someone else's site is `NotFoundError` exactly like a missing one."""
-    if not deletions.delete_hot(owner, site_id, clock()):
+    recorded first so that a failure, a timeout or a late delivery leaves it pending for the
+    daily maintenance (`retry_site_deletions`). Returns whether the cold rows there are now
+    were erased. Someone else's site is `NotFoundError` exactly like a missing one."""
+    requested_at = clock()
+    if not deletions.delete_hot(owner, site_id, requested_at):
         raise NotFoundError("site", site_id)
-    return erase_cold_rows(deletions, cold, clock, site_id)
+    return erase_cold_rows(deletions, cold, clock, DeletionRequest(site_id, requested_at))
 
 
 def erase_cold_rows(
-    deletions: SiteDeletions, cold: ColdSiteEraser, clock: Clock, site_id: str
+    deletions: SiteDeletions, cold: ColdSiteEraser, clock: Clock, request: DeletionRequest
 ) -> bool:
-    """One attempt at a deleted site's cold rows, recorded on its job; whether it succeeded.
-    A failing cold store is an expected outcome here (the job stays pending), not an error."""
+    """One attempt at a deleted site's cold rows; whether it succeeded. A success at least
+    `LATE_DELIVERY` after the request finishes the job; a failure is recorded on it (an
+    expected outcome here, not an error: the job stays pending)."""
     try:
-        cold.erase(site_id)
+        cold.erase(request.site_id)
     except InfrastructureError as exc:
-        deletions.cold_failed(site_id, exc.message)
+        deletions.cold_failed(request.site_id, exc.message)
         return False
-    deletions.cold_done(site_id, clock())
+    now = clock()
+    if now - request.requested_at >= LATE_DELIVERY:
+        deletions.cold_done(request.site_id, now)
     return True
 
 
 @attrs.frozen
 class DeletionRetries:
-    """What a retry of the pending cold deletions did: the sites done and those still
-    pending."""
+    """What a retry of the pending cold deletions did: the sites done, those erased again but
+    still within the late-delivery window, and those whose erasure failed."""
 
     done: tuple[str, ...]
+    waiting: tuple[str, ...]
     failed: tuple[str, ...]
 
 
 def retry_site_deletions(
     deletions: SiteDeletions, cold: ColdSiteEraser, clock: Clock
 ) -> DeletionRetries:
-    """Try again the cold part of every deletion not done yet, oldest first."""
+    """Run again the cold part of every deletion not done yet, oldest first."""
     done: list[str] = []
+    waiting: list[str] = []
     failed: list[str] = []
-    for site_id in deletions.pending():
-        (done if erase_cold_rows(deletions, cold, clock, site_id) else failed).append(site_id)
-    return DeletionRetries(tuple(done), tuple(failed))
+    for request in deletions.pending():
+        if not erase_cold_rows(deletions, cold, clock, request):
+            failed.append(request.site_id)
+        elif clock() - request.requested_at >= LATE_DELIVERY:
+            done.append(request.site_id)
+        else:
+            waiting.append(request.site_id)
+    return DeletionRetries(tuple(done), tuple(waiting), tuple(failed))

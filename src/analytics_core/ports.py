@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from analytics_core.allowance import Plan
+    from analytics_core.deletions import DeletionRequest
     from analytics_core.envelopes import Geo
     from analytics_core.failures import StoredObject
     from analytics_core.legacy_records import (
@@ -393,8 +394,8 @@ class SiteDeletions(Protocol):
         as pending; True. Otherwise (missing, or someone else's) change nothing; False."""
         ...
 
-    def pending(self) -> list[str]:
-        """The sites whose cold deletion is not done yet, oldest request first."""
+    def pending(self) -> list[DeletionRequest]:
+        """The deletions whose cold part is not done yet, oldest request first."""
         ...
 
     def cold_done(self, site_id: str, done_at: datetime) -> None:

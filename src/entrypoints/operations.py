@@ -54,16 +54,21 @@ def run_maintenance(
 
 
 def run_site_deletions(services: Services) -> dict[str, Any]:
-    """Erase the cold rows of the deleted sites whose cold deletion failed or timed out; the
-    cold store is reached only when some are pending. Each failure is logged as a warning."""
+    """Erase again the cold rows of the deleted sites whose cold deletion is not done (it
+    failed, timed out, or ran within the late-delivery window); the cold store is reached only
+    when some are pending. Each failure is logged as a warning."""
     if not services.site_deletions.pending():
-        return {"done": [], "pending": []}
+        return {"done": [], "waiting": [], "failed": []}
     retries = retry_site_deletions(
         services.site_deletions, services.cold_site_eraser, services.clock
     )
     for site_id in retries.failed:
         logger.warning("cold deletion of site %s failed again; it stays pending", site_id)
-    return {"done": list(retries.done), "pending": list(retries.failed)}
+    return {
+        "done": list(retries.done),
+        "waiting": list(retries.waiting),
+        "failed": list(retries.failed),
+    }
 
 
 def rebuild_read_model(

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,6 +26,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
+from tests.support.clock import FakeClock
 from tests.support.db import fetch_all
 from tests.support.events import OWNER_A, OWNER_B, api_event, body_of
 from tests.support.ingest import ACCESS_KEY, envelope, firehose_event, payload, record
@@ -36,6 +37,7 @@ from adapters.memory import InMemoryEventPartitions
 from adapters.postgres.partitions import PostgresEventPartitions
 from adapters.postgres.pool import Pool
 from adapters.postgres.read_model import fold_pending
+from analytics_core.management import LATE_DELIVERY
 from entrypoints import bootstrap
 from entrypoints.operations import run_maintenance
 
@@ -156,6 +158,17 @@ def lake_rows(root: Path) -> Counter[tuple[str, str]]:
     return counts
 
 
+def maintenance_services(db: Pool, database_url: str, lake: Path) -> bootstrap.Services:
+    """The daily maintenance's services, its clock past the late-delivery window."""
+    clock = FakeClock(datetime.now(UTC) + LATE_DELIVERY + timedelta(minutes=1))
+    return bootstrap.build(
+        Settings(database_url=database_url, local_lake_dir=str(lake)),
+        pool=db,
+        clock=clock,
+        partitions=InMemoryEventPartitions(),
+    )
+
+
 def of_site(counts: Counter[tuple[str, str]], site_id: str) -> dict[tuple[str, str], int]:
     return {key: n for key, n in counts.items() if key[1] == site_id}
 
@@ -199,7 +212,7 @@ def test_delete_leaves_no_row_of_the_site_in_any_table_or_the_lake(
     assert got["statusCode"] == 404
     assert fetch_all(
         database_url, "SELECT attempts, last_error, cold_done_at IS NOT NULL FROM site_deletions"
-    ) == [(1, None, True)]
+    ) == [(0, None, False)]  # erased, but pending until late deliveries can no longer come
     assert delete(sites_lambda, gone)["statusCode"] == 404
 
     caplog.clear()
@@ -212,6 +225,12 @@ def test_delete_leaves_no_row_of_the_site_in_any_table_or_the_lake(
     assert line["outcomes"]["accepted"] == 0
     assert rows_per_site(database_url) == after
     assert lake_rows(lake) == lake_after
+    summary = run_maintenance(maintenance_services(db, database_url, lake))
+    assert summary["siteDeletions"] == {"done": [gone], "waiting": [], "failed": []}
+    assert lake_rows(lake) == lake_after
+    assert fetch_all(
+        database_url, "SELECT attempts, last_error, cold_done_at IS NOT NULL FROM site_deletions"
+    ) == [(1, None, True)]
 
 
 def test_a_failed_cold_deletion_stays_pending_until_the_next_maintenance(
@@ -236,19 +255,15 @@ def test_a_failed_cold_deletion_stays_pending_until_the_next_maintenance(
 
     broken.unlink()
     assert of_site(lake_rows(lake), gone) == of_site(lake_before, gone)  # still there
-    services = bootstrap.build(
-        Settings(database_url=database_url, local_lake_dir=str(lake)),
-        pool=db,
-        partitions=InMemoryEventPartitions(),
-    )
+    services = maintenance_services(db, database_url, lake)
     summary = run_maintenance(services)
-    assert summary["siteDeletions"] == {"done": [gone], "pending": []}
+    assert summary["siteDeletions"] == {"done": [gone], "waiting": [], "failed": []}
     assert of_site(lake_rows(lake), gone) == {}
     assert lake_rows(lake) == Counter({k: n for k, n in lake_before.items() if k[1] != gone})
     assert fetch_all(
         database_url, "SELECT attempts, last_error, cold_done_at IS NOT NULL FROM site_deletions"
     ) == [(2, None, True)]
-    assert run_maintenance(services)["siteDeletions"] == {"done": [], "pending": []}
+    assert run_maintenance(services)["siteDeletions"] == {"done": [], "waiting": [], "failed": []}
 
 
 def run_cli(

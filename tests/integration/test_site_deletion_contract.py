@@ -27,6 +27,7 @@ from adapters.memory_deletion import InMemoryColdSiteEraser, InMemorySiteDeletio
 from adapters.postgres.deletions import PostgresSiteDeletions
 from adapters.postgres.pool import Pool
 from adapters.postgres.sites import PostgresSiteRepository
+from analytics_core.deletions import DeletionRequest
 from analytics_core.errors import StoreUnavailableError
 from analytics_core.ports import ColdSiteEraser, SiteDeletions, SiteRepository
 from analytics_core.rows import EventRow, InitialEventRow
@@ -81,10 +82,13 @@ def test_a_deletion_removes_the_owners_site_and_tracks_its_cold_job(
     assert deletions.delete_hot(OWNER, SITE, NOW) is False  # already gone
     assert sites.get_for_owner(OWNER, SITE) is None
     assert sites.list_for_owner(OWNER) == []
-    assert deletions.pending() == [OTHER, SITE]
+    assert deletions.pending() == [
+        DeletionRequest(OTHER, NOW),
+        DeletionRequest(SITE, NOW.replace(hour=10)),
+    ]
     deletions.cold_failed(OTHER, "Athena said no")
     deletions.cold_done(SITE, NOW.replace(hour=11))
-    assert deletions.pending() == [OTHER]
+    assert deletions.pending() == [DeletionRequest(OTHER, NOW)]
     deletions.cold_done(OTHER, NOW.replace(hour=12))
     assert deletions.pending() == []
 

@@ -12,8 +12,9 @@ from tests.support.events import OWNER_A, OWNER_B, api_event
 from adapters.config import Settings
 from adapters.memory import InMemoryColdForwarder, InMemoryEventStore, InMemorySiteRepository
 from adapters.memory_deletion import InMemoryColdSiteEraser, InMemorySiteDeletions
+from analytics_core.deletions import DeletionRequest
 from analytics_core.errors import NotFoundError
-from analytics_core.management import delete_site, retry_site_deletions
+from analytics_core.management import LATE_DELIVERY, delete_site, retry_site_deletions
 from analytics_core.outcomes import Outcome
 from analytics_core.rows import EventRow, InitialEventRow
 from analytics_core.sites import ComplianceLevel, NewSite
@@ -56,15 +57,24 @@ class World:
 
 
 def test_deleting_a_site_erases_its_hot_and_cold_rows_only() -> None:
-    """The owner's deletion removes the site, its rows, counters and cold rows, marks the job
-    done, and leaves the other site whole; its next rows are `unknown_site`."""
+    """The owner's deletion removes the site, its rows, counters and cold rows, and leaves the
+    other site whole; its next rows are `unknown_site`. The job stays pending through the
+    late-delivery window: a retry within it erases again, the first one after it is final."""
     world = World()
+    requested_at = world.clock()
     assert delete_site(world.deletions, world.eraser, world.clock, OWNER_A, GONE) is True
     assert world.sites.get_for_owner(OWNER_A, GONE) is None
     assert world.sites.get_for_owner(OWNER_A, KEPT) is not None
     assert world.sites_of_rows() == ({KEPT}, {KEPT}, {KEPT})
+    assert world.deletions.pending() == [DeletionRequest(GONE, requested_at)]
+    world.clock.advance(minutes=19)
+    early = retry_site_deletions(world.deletions, world.eraser, world.clock)
+    assert (early.done, early.waiting, early.failed) == ((), (GONE,), ())
+    world.clock.advance(minutes=1)
+    final = retry_site_deletions(world.deletions, world.eraser, world.clock)
+    assert (final.done, final.waiting, final.failed) == ((GONE,), (), ())
     assert world.deletions.pending() == []
-    assert world.deletions.jobs[GONE].attempts == 1
+    assert world.eraser.calls == 3
     late = EventRow("late", GONE, "s", world.clock(), DAY, "pageview", "/", None)
     assert world.store.store([late], []) == [Outcome.UNKNOWN_SITE]
 
@@ -87,12 +97,13 @@ def test_a_failing_cold_store_leaves_the_job_pending_until_a_retry_succeeds() ->
     world = World(cold_failures=2)
     assert delete_site(world.deletions, world.eraser, world.clock, OWNER_A, GONE) is False
     assert world.sites_of_rows() == ({KEPT}, {KEPT}, {GONE, KEPT})
-    assert world.deletions.pending() == [GONE]
+    assert [request.site_id for request in world.deletions.pending()] == [GONE]
     assert world.deletions.jobs[GONE].last_error == "cold store unavailable: in-memory outage"
+    world.clock.advance(minutes=LATE_DELIVERY.total_seconds() / 60)
     first = retry_site_deletions(world.deletions, world.eraser, world.clock)
-    assert (first.done, first.failed) == ((), (GONE,))
+    assert (first.done, first.waiting, first.failed) == ((), (), (GONE,))
     second = retry_site_deletions(world.deletions, world.eraser, world.clock)
-    assert (second.done, second.failed) == ((GONE,), ())
+    assert (second.done, second.waiting, second.failed) == ((GONE,), (), ())
     assert world.sites_of_rows() == ({KEPT}, {KEPT}, {KEPT})
     job = world.deletions.jobs[GONE]
     assert (job.attempts, job.last_error, job.cold_done_at) == (3, None, world.clock())

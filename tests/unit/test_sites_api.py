@@ -265,7 +265,7 @@ def test_invalid_base64_is_400(sites: LambdaHandler) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("DELETE", "/api/sites/X"), ("GET", "/api/nope"), ("PATCH", "/api/sites")]
+    ("method", "path"), [("DELETE", "/api/sites"), ("GET", "/api/nope"), ("PATCH", "/api/sites")]
 )
 def test_unknown_route_is_404(sites: LambdaHandler, method: str, path: str) -> None:
     """A route the API does not have is 404."""

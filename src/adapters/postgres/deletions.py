@@ -18,6 +18,7 @@ from datetime import datetime
 from psycopg import sql
 
 from adapters.postgres.pool import Pool, transaction
+from analytics_core.deletions import DeletionRequest
 
 # Deleting a big site's rows across every daily partition takes a while: more than the
 # default statement timeout, less than the API's 29 s.
@@ -68,14 +69,14 @@ class PostgresSiteDeletions:
             )
         return True
 
-    def pending(self) -> list[str]:
-        """The sites whose cold deletion is not done, oldest request first."""
+    def pending(self) -> list[DeletionRequest]:
+        """The deletions whose cold part is not done, oldest request first."""
         with transaction(self._pool) as conn:
             rows = conn.execute(
-                "SELECT site_id FROM site_deletions WHERE cold_done_at IS NULL "
+                "SELECT site_id, requested_at FROM site_deletions WHERE cold_done_at IS NULL "
                 "ORDER BY requested_at, site_id"
             ).fetchall()
-        return [site_id for (site_id,) in rows]
+        return [DeletionRequest(site_id, requested_at) for site_id, requested_at in rows]
 
     def cold_done(self, site_id: str, done_at: datetime) -> None:
         """Mark the job done."""

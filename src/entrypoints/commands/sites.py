@@ -151,7 +151,10 @@ def sites_delete(
             services.site_deletions, services.cold_site_eraser, services.clock, owner, site_id
         )
     if cold_done:
-        err.print(f"deleted site {site_id} and erased its data")
+        err.print(
+            f"deleted site {site_id} and erased its data (the daily maintenance erases its cold "
+            "rows once more, for late deliveries)"
+        )
     else:
         err.print(
             f"deleted site {site_id}; erasing its cold data failed and is retried by "
