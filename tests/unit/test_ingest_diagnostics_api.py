@@ -116,12 +116,16 @@ def test_366_days_at_most(handler: LambdaHandler) -> None:
         ({"endDate": "yesterday"}, "endDate"),
         ({"startDate": "2026-11-20", "endDate": "2026-11-19"}, "endDate"),
         ({"days": "7"}, "days"),
+        ({"startDate": "9999-12-31"}, "startDate"),
+        ({"endDate": "0001-01-01"}, "endDate"),
+        ({"startDate": "1999-12-31", "endDate": "2000-01-05"}, "startDate"),
     ],
 )
 def test_bad_dates_are_400_naming_the_field(
     handler: LambdaHandler, query: dict[str, str], field: str
 ) -> None:
-    """A malformed date, an end before the start or an unknown parameter: 400 naming it."""
+    """A malformed date, one before 2000 or more than a year ahead, an end before the start
+    or an unknown parameter: 400 naming it."""
     response = get(handler, SITE, **query)
     assert response["statusCode"] == 400
     assert field in body_of(response)["error"]["fields"]
