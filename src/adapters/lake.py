@@ -348,8 +348,8 @@ class LocalLakeColdSiteEraser:
     the old file or the new one, never half of one); a file left empty is deleted.
 
     The hourly compaction may merge files while this runs and write the site's rows back into
-    the merged file; a second erase (the daily maintenance retries only failed ones) would be
-    needed then. The local stack runs both in one process, one at a time."""
+    the merged file; the erasure the daily maintenance runs once more after the late-delivery
+    window (`analytics_core.management.LATE_DELIVERY`) removes them then."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
