@@ -41,8 +41,7 @@ from adapters.local.spool import Spool, SyncMode
 from adapters.postgres.embedded import EmbeddedPostgres
 from entrypoints import bootstrap, logs
 from entrypoints.api import accounts, collect, firehose_endpoint, query, sites
-from entrypoints.http import Event, Response, error_response, json_response
-from entrypoints.local import tracker
+from entrypoints.local import dashboard, tracker
 from entrypoints.local.http_adapter import LocalApiServer, Mount
 from entrypoints.operations import run_fold, run_maintenance, run_migrations
 
@@ -155,15 +154,6 @@ def describe_database(url: str) -> str:
     return url
 
 
-def _index_handler(links: Mapping[str, str]) -> Any:
-    def handle(event: Event, _context: object) -> Response:
-        if event.get("rawPath") not in {"/", ""}:
-            return error_response(404, "not_found", "no such route")
-        return json_response(200, {"service": "analytics (local stack)", "endpoints": links})
-
-    return handle
-
-
 class LocalStack:
     """`analytics serve`: start() binds and wires everything; close() drains and stops."""
 
@@ -255,8 +245,10 @@ class LocalStack:
                 "sites": f"{self.url}/api/sites",
                 "accounts": f"{self.url}/api/accounts",
                 "query": f"{self.url}/api/query?siteId=<SITE_ID>",
+                "dashboard": f"{self.url}/",
             }
-            self.server.mounts.append(Mount("/", _index_handler(links)))
+            index = {"service": "analytics (local stack)", "endpoints": links}
+            self.server.mounts.append(Mount("/", dashboard.make_handler(index)))
         except BaseException:
             self._exit.close()
             raise
@@ -356,6 +348,7 @@ class LocalStack:
                 f"analytics local stack listening on {url}",
                 f"  tracker   {url}/script.js",
                 f"  collect   POST {url}/ingest?site_id=<SITE_ID>",
+                f"  dashboard {url}/  (open it in a browser; log in with any name)",
                 f"  API       {url}/api/sites  {url}/api/accounts  {url}/api/query",
                 "            (log in with the header  Authorization: Bearer dev:<your-name>)",
                 f"  database  {describe_database(database_url)}",
