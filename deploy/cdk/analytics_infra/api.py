@@ -105,6 +105,7 @@ class DashboardApi(Construct):
                     apigw.CorsHttpMethod.GET,
                     apigw.CorsHttpMethod.POST,
                     apigw.CorsHttpMethod.PUT,
+                    apigw.CorsHttpMethod.DELETE,  # the dashboard deletes sites
                     apigw.CorsHttpMethod.OPTIONS,
                 ],
                 allow_headers=["authorization", "content-type"],
