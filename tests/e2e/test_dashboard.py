@@ -9,16 +9,19 @@ country panel has a row to click. Each step leaves a screenshot in the test's tm
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from entrypoints.local.dashboard import dashboard_file
 from tests.e2e.browser import Session, chromium_session
 from tests.e2e.stack import Serve, fetch, poll
 
@@ -218,3 +221,120 @@ def test_log_in_create_a_site_see_its_visits_filter_by_country_reload_and_diagno
         "5-reloaded.png",
         "6-diagnostics.png",
     ]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _FakeCognito(ThreadingHTTPServer):
+    """The dashboard's files with a Cognito config, a fake hosted UI and token endpoint, and
+    a fake /api/sites, all on one origin; it records what the page sent."""
+
+    authorize: dict[str, str]
+    token_form: dict[str, str]
+    api_authorization: list[str]
+    id_token = ""
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _FakeCognitoHandler(BaseHTTPRequestHandler):
+    server: _FakeCognito
+
+    def _send(self, status: int, body: bytes, content_type: str, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, value: object) -> None:
+        self._send(200, json.dumps(value).encode(), "application/json")
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        origin = self.server.origin
+        if url.path == "/":
+            self._send(200, (dashboard_file("index.html") or "").encode(), "text/html")
+        elif url.path == "/dashboard/config.json":
+            self._json({
+                "apiBase": "",
+                "auth": {"mode": "cognito", "domain": origin, "clientId": "client-1",
+                         "redirectUri": f"{origin}/", "scopes": ["openid", "email"]},
+            })  # fmt: skip
+        elif url.path.startswith("/dashboard/"):
+            name = url.path.removeprefix("/dashboard/")
+            kind = "text/javascript" if name.endswith(".js") else "text/css"
+            self._send(200, (dashboard_file(name) or "").encode(), kind)
+        elif url.path == "/oauth2/authorize":
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            self.server.authorize = query
+            back = urlencode({"code": "the-code", "state": query["state"]})
+            self._send(302, b"", "text/plain", Location=f"{query['redirect_uri']}?{back}")
+        elif url.path == "/api/sites":
+            self.server.api_authorization.append(self.headers.get("Authorization", ""))
+            self._json({"sites": []})
+        else:
+            self._send(404, b"{}", "application/json")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        if urlsplit(self.path).path != "/oauth2/token":
+            self._send(404, b"{}", "application/json")
+            return
+        self.server.token_form = form
+        self._json({"id_token": self.server.id_token, "access_token": "a", "token_type": "Bearer"})
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet."""
+
+
+@pytest.fixture
+def fake_cognito() -> Iterator[_FakeCognito]:
+    server = _FakeCognito(("127.0.0.1", 0), _FakeCognitoHandler)
+    server.authorize, server.token_form, server.api_authorization = {}, {}, []
+    claims = {"sub": "u-1", "email": "owner@example.com", "exp": int(time.time()) + 3600}
+    server.id_token = ".".join(
+        [_b64url(b'{"alg":"none"}'), _b64url(json.dumps(claims).encode()), "sig"]
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_the_cognito_login_is_the_authorization_code_flow_with_pkce(
+    fake_cognito: _FakeCognito,
+) -> None:
+    """With a Cognito config the page sends the browser to the hosted UI with an S256
+    challenge and a state, exchanges the returned code with the matching code_verifier at
+    /oauth2/token, calls the API with the ID token as Bearer and drops the code from the URL."""
+    origin = fake_cognito.origin
+    with chromium_session() as browser:
+        browser.navigate(f"{origin}/")
+        browser.wait_for("return !!document.getElementById('login');")
+        browser.execute("document.getElementById('login').click();")
+        browser.wait_for("return !!document.getElementById('create-site');")
+        assert "owner@example.com" in browser.execute(
+            "return document.getElementById('who').textContent;"
+        )
+        assert browser.execute("return location.href;") == f"{origin}/"
+    asked = fake_cognito.authorize
+    assert (asked["response_type"], asked["client_id"]) == ("code", "client-1")
+    assert (asked["redirect_uri"], asked["scope"]) == (f"{origin}/", "openid email")
+    assert asked["code_challenge_method"] == "S256"
+    form = fake_cognito.token_form
+    assert (form["grant_type"], form["code"]) == ("authorization_code", "the-code")
+    assert (form["client_id"], form["redirect_uri"]) == ("client-1", f"{origin}/")
+    verifier = form["code_verifier"]
+    assert len(verifier) >= 43
+    assert _b64url(hashlib.sha256(verifier.encode()).digest()) == asked["code_challenge"]
+    assert fake_cognito.api_authorization == [f"Bearer {fake_cognito.id_token}"]

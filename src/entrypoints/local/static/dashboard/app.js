@@ -362,7 +362,8 @@ function diagnosticsView(site, diagnostics) {
 
 function snippetView(site, isNew) {
   const base = config.trackerUrl || location.origin;
-  const code = `<script defer src="${base}/script.js" data-site-id="${site.siteId}"></script>`;
+  const api = config.ingestOrigin ? ` data-api="${config.ingestOrigin}"` : "";
+  const code = `<script defer src="${base}/script.js" data-site-id="${site.siteId}"${api}></script>`;
   const body = [h("p", { class: "muted", text: `Paste this into the <head> of every page of ${site.domains.join(", ")}:` }), h("pre", { id: "snippet" }, h("code", { text: code }))];
   return isNew
     ? h("section", { class: "card", id: "tracker" }, h("h2", { text: "Start tracking" }), ...body)
