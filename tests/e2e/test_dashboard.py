@@ -113,7 +113,8 @@ def test_log_in_create_a_site_see_its_visits_filter_by_country_reload_and_diagno
 ) -> None:
     """A dev login, a site created in the page, two tracked visits (one from DE) shown on the
     dashboard, a country click that adds a chip and filters the totals to one visitor, a reload
-    that keeps that view, and the diagnostics panel counting a visit from a wrong origin."""
+    that keeps that view, the diagnostics panel counting a visit from a wrong origin, and no
+    sideways overflow at a phone's width."""
     shots = tmp_path / "screenshots"
     shots.mkdir()
     port = page_server.server_address[1]
@@ -213,6 +214,15 @@ def test_log_in_create_a_site_see_its_visits_filter_by_country_reload_and_diagno
         wait_ready(browser, [])
         assert total(browser, "visitors") == "2"
 
+        # On a phone's width nothing overflows sideways.
+        browser.cdp("Emulation.setDeviceMetricsOverride", {
+            "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True,
+        })  # fmt: skip
+        browser.execute("location.reload();")
+        wait_ready(browser, [])
+        assert browser.execute("return document.documentElement.scrollWidth <= window.innerWidth;")
+        screenshot(browser, shots, "7-phone")
+
     assert sorted(p.name for p in shots.iterdir()) == [
         "1-login.png",
         "2-site-created.png",
@@ -220,6 +230,7 @@ def test_log_in_create_a_site_see_its_visits_filter_by_country_reload_and_diagno
         "4-filtered.png",
         "5-reloaded.png",
         "6-diagnostics.png",
+        "7-phone.png",
     ]
 
 
