@@ -253,7 +253,12 @@ def test_without_the_flag_nothing_protects_the_cluster(multi_stack: MultiStackSy
 
 
 def _distribution(resources: Resources) -> dict[str, Any]:
-    (distribution,) = of_type(resources, "AWS::CloudFront::Distribution").values()
+    """The ingest distribution (the dashboard's static files have their own)."""
+    (distribution,) = [
+        value
+        for key, value in of_type(resources, "AWS::CloudFront::Distribution").items()
+        if key.startswith("IngestDistribution")
+    ]
     config: dict[str, Any] = distribution["Properties"]["DistributionConfig"]
     return config
 

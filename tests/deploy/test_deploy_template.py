@@ -160,7 +160,7 @@ def test_streams_are_encrypted(synthesis: Synthesis) -> None:
 def test_analytics_bucket_is_private_encrypted_and_tls_only(synthesis: Synthesis) -> None:
     """Every bucket blocks public access, encrypts at rest and denies non-TLS requests."""
     buckets = of_type(synthesis.resources, "AWS::S3::Bucket")
-    assert len(buckets) == 3  # analytics data, Athena results, access logs
+    assert len(buckets) == 4  # analytics data, Athena results, access logs, dashboard files
     policies = {
         value["Properties"]["Bucket"]["Ref"]: value["Properties"]["PolicyDocument"]
         for value in of_type(synthesis.resources, "AWS::S3::BucketPolicy").values()
@@ -445,14 +445,20 @@ def test_routes_are_the_briefs_and_all_behind_the_jwt_authorizer(synthesis: Synt
 
 
 def test_jwt_authorizer_uses_the_context_user_pool_and_client(synthesis: Synthesis) -> None:
-    """The authorizer checks Cognito JWTs from the configured user pool and app client."""
+    """The authorizer checks Cognito JWTs from the configured user pool, for the configured
+    app client and the dashboard's hosted-UI client, and no other."""
+    (client_id,) = [
+        key
+        for key in of_type(synthesis.resources, "AWS::Cognito::UserPoolClient")
+        if key.startswith("DashboardUserPoolDashboardClient")
+    ]
     synthesis.template.has_resource_properties(
         "AWS::ApiGatewayV2::Authorizer",
         {
             "AuthorizerType": "JWT",
             "IdentitySource": ["$request.header.Authorization"],
             "JwtConfiguration": {
-                "Audience": ["PLACEHOLDER-cognito-app-client-id"],
+                "Audience": ["PLACEHOLDER-cognito-app-client-id", ref(client_id)],
                 "Issuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_PLACEHOLDER",
             },
         },
@@ -460,10 +466,19 @@ def test_jwt_authorizer_uses_the_context_user_pool_and_client(synthesis: Synthes
 
 
 def test_api_cors_allows_only_the_dashboard(synthesis: Synthesis) -> None:
-    """The API answers CORS preflights for the dashboard's origin only."""
+    """The API answers CORS preflights for the dashboard's origins only: the configured
+    dashboard_origin and the stack's own dashboard distribution."""
     _, api = _the_one(synthesis, "AWS::ApiGatewayV2::Api")
     assert api["ProtocolType"] == "HTTP"
-    assert api["CorsConfiguration"]["AllowOrigins"] == ["https://PLACEHOLDER.dashboard.example.com"]
+    (distribution_id,) = [
+        key
+        for key in of_type(synthesis.resources, "AWS::CloudFront::Distribution")
+        if key.startswith("DashboardDistribution")
+    ]
+    assert api["CorsConfiguration"]["AllowOrigins"] == [
+        "https://PLACEHOLDER.dashboard.example.com",
+        {"Fn::Join": ["", ["https://", get_att(distribution_id, "DomainName")]]},
+    ]
 
 
 def test_ingest_is_public_behind_cloudfront_with_viewer_headers(synthesis: Synthesis) -> None:
@@ -479,7 +494,11 @@ def test_ingest_is_public_behind_cloudfront_with_viewer_headers(synthesis: Synth
     assert resources[url_id]["Properties"]["AuthType"] == "NONE"
     assert "Cors" not in resources[url_id]["Properties"]  # the function answers OPTIONS itself
 
-    _, distribution = _the_one(synthesis, "AWS::CloudFront::Distribution")
+    (distribution,) = [
+        value["Properties"]
+        for key, value in of_type(resources, "AWS::CloudFront::Distribution").items()
+        if key.startswith("IngestDistribution")
+    ]
     config = distribution["DistributionConfig"]
     (origin,) = config["Origins"]
     assert url_id in json.dumps(origin["DomainName"])

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import jsii
 from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Duration, Fn, RemovalPolicy, SecretValue
@@ -82,8 +83,8 @@ class DashboardApi(Construct):
         construct_id: str,
         *,
         issuer: str,
-        audience: str,
-        dashboard_origin: str,
+        audiences: Sequence[str],
+        dashboard_origins: Sequence[str],
         sites: lambda_.IFunction,
         accounts: lambda_.IFunction,
         query: lambda_.IFunction,
@@ -91,7 +92,7 @@ class DashboardApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.authorizer = authorizers.HttpJwtAuthorizer(
-            "CognitoJwt", issuer, jwt_audience=[audience], authorizer_name="cognito-jwt"
+            "CognitoJwt", issuer, jwt_audience=list(audiences), authorizer_name="cognito-jwt"
         )
         self.http_api = apigw.HttpApi(
             self,
@@ -100,7 +101,7 @@ class DashboardApi(Construct):
             create_default_stage=False,
             default_authorizer=self.authorizer,
             cors_preflight=apigw.CorsPreflightOptions(
-                allow_origins=[dashboard_origin],
+                allow_origins=list(dashboard_origins),
                 allow_methods=[
                     apigw.CorsHttpMethod.GET,
                     apigw.CorsHttpMethod.POST,

@@ -24,6 +24,9 @@ DEFAULTS: Mapping[str, Any] = {
     "cognito_user_pool_id": "us-east-1_PLACEHOLDER",
     "cognito_client_id": "PLACEHOLDER-cognito-app-client-id",
     "dashboard_origin": "https://PLACEHOLDER.dashboard.example.com",
+    # The user pool's hosted-UI domain (https://...); empty: the app adds a Cognito-prefix
+    # domain, <stack name lower-cased>-<account id>, to the pool (a pool has at most one).
+    "cognito_domain": "",
     "alarm_email": "",
     # The newest 16.x minor that cfn-lint's list does not mark deprecated: a deprecated
     # version can no longer create a cluster, so the first deploy would fail.
@@ -123,6 +126,7 @@ class DeploySettings:
     cognito_user_pool_id: str
     cognito_client_id: str
     dashboard_origin: str
+    cognito_domain: str
     alarm_email: str
     aurora_postgres_version: str
     db_name: str
@@ -165,6 +169,7 @@ class DeploySettings:
             cognito_user_pool_id=text("cognito_user_pool_id"),
             cognito_client_id=text("cognito_client_id"),
             dashboard_origin=text("dashboard_origin").rstrip("/"),
+            cognito_domain=text("cognito_domain").rstrip("/"),
             alarm_email=text("alarm_email"),
             aurora_postgres_version=text("aurora_postgres_version"),
             db_name=text("db_name"),
@@ -229,6 +234,11 @@ class DeploySettings:
         if not _STACK_NAME.fullmatch(self.stack_name):
             raise ContextError(
                 f"context value 'stack_name' is not a valid stack name: {self.stack_name!r}"
+            )
+        if self.cognito_domain and not self.cognito_domain.startswith("https://"):
+            raise ContextError(
+                "context value 'cognito_domain' must be the hosted UI's https:// URL, "
+                f"not {self.cognito_domain!r}"
             )
         if not _USER_POOL_ID.fullmatch(self.cognito_user_pool_id):
             raise ContextError(

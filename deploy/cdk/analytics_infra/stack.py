@@ -46,6 +46,7 @@ from adapters.config import Env
 from analytics_infra.alarms import Alarms
 from analytics_infra.api import DashboardApi, IngestEndpoint
 from analytics_infra.asset import LambdaAsset
+from analytics_infra.dashboard import Dashboard
 from analytics_infra.database import Database, DeletionProtectionAfterDeploy
 from analytics_infra.functions import AnalyticsFunction, FunctionSpec, VpcPlacement
 from analytics_infra.iceberg_maintenance import IcebergMaintenance
@@ -158,7 +159,7 @@ FOLD_STATS_SCHEDULE = events.Schedule.rate(Duration.minutes(1))
 class AnalyticsStack(Stack):
     """Everything the product runs on, in one stack."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0915  # the stack's parts in deploy order, one declarative list
         self,
         scope: Construct,
         construct_id: str,
@@ -329,12 +330,20 @@ class AnalyticsStack(Stack):
             self.fold_stats,
         )
 
+        self.dashboard = Dashboard(
+            self,
+            "Dashboard",
+            user_pool_id=settings.cognito_user_pool_id,
+            cognito_domain=settings.cognito_domain,
+            access_logs=self.lake.access_logs,
+            log_retention=retention,
+        )
         self.api = DashboardApi(
             self,
             "Api",
             issuer=settings.cognito_issuer,
-            audience=settings.cognito_client_id,
-            dashboard_origin=settings.dashboard_origin,
+            audiences=[settings.cognito_client_id, self.dashboard.client.user_pool_client_id],
+            dashboard_origins=[settings.dashboard_origin, self.dashboard.origin],
             sites=self.sites.function,
             accounts=self.accounts.function,
             query=self.query.function,
@@ -397,6 +406,7 @@ class AnalyticsStack(Stack):
         self._refuse_regions_without_function_urls()
         if refusals:
             self._refuse_deploy(refusals)
+        self._deploy_dashboard_files()
         self._outputs()
         self.deletion_protection = (
             self._protect_database_after_deploy(migration_run_id)
@@ -620,8 +630,18 @@ class AnalyticsStack(Stack):
             ],
         )
 
+    def _deploy_dashboard_files(self) -> None:
+        """The dashboard's files and config, once the API and the ingest endpoint exist."""
+        self.dashboard.deploy_files(
+            api_url=self.api.url,
+            ingest_origin=f"https://{self.ingest_endpoint.distribution.distribution_domain_name}",
+        )
+
     def _outputs(self) -> None:
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Dashboard API base URL")
+        CfnOutput(
+            self, "DashboardUrl", value=f"{self.dashboard.origin}/", description="The dashboard"
+        )
         CfnOutput(self, "IngestUrl", value=self.ingest_endpoint.url, description="Tracker POST URL")
         CfnOutput(
             self,
