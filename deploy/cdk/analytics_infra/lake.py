@@ -73,7 +73,67 @@ class Lake(Construct):
             "would loop.",
         )
         expiry = Duration.days(settings.failed_batch_expiry_days)
-        self.data = _private_bucket(
+        self.data: s3.IBucket
+        if settings.existing_analytics_bucket:
+            # The DynamoDB version's bucket, adopted as it is (its own lifecycle rules and
+            # request metrics stay the operator's: docs/migration.md, step 1).
+            self.data = s3.Bucket.from_bucket_name(
+                self, "AnalyticsBucket", settings.existing_analytics_bucket
+            )
+        else:
+            self.data = self._create_data_bucket(expiry)
+        self.results = _private_bucket(
+            self,
+            "AthenaResultsBucket",
+            access_logs=self.access_logs,
+            access_logs_prefix="athena-results-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire-query-results", expiration=Duration.days(7)),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+            ],
+        )
+
+        self.database_name = settings.glue_database
+        # Each table's construct, for dependencies; an adopted table is an empty one.
+        self.tables: dict[str, Construct] = {}
+        if settings.existing_glue_database:
+            for table_name in TABLES:
+                self.tables[table_name] = Construct(
+                    self, f"{table_name.title().replace('_', '')}AdoptedTable"
+                )
+        else:
+            self._create_tables()
+        self.workgroup_name = f"{settings.stack_name.lower()}-queries"
+        self.output_location = self.results.s3_url_for_object(ATHENA_RESULTS_PREFIX)
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "Workgroup",
+            name=self.workgroup_name,
+            description="Cold-store queries of the query API",
+            state="ENABLED",
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                bytes_scanned_cutoff_per_query=settings.athena_bytes_scanned_cutoff_mb * 2**20,
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version="Athena engine version 3"
+                ),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=self.output_location,
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"
+                    ),
+                ),
+            ),
+        )
+
+    def _create_data_bucket(self, expiry: Duration) -> s3.Bucket:
+        """The analytics bucket of a new lake."""
+        return _private_bucket(
             self,
             "AnalyticsBucket",
             access_logs=self.access_logs,
@@ -96,21 +156,9 @@ class Lake(Construct):
             # Request metrics on the failure prefix feed the "failed batches" alarm.
             metrics=[s3.BucketMetrics(id=FAILURE_METRICS_ID, prefix=FAILURE_PREFIX)],
         )
-        self.results = _private_bucket(
-            self,
-            "AthenaResultsBucket",
-            access_logs=self.access_logs,
-            access_logs_prefix="athena-results-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(id="expire-query-results", expiration=Duration.days(7)),
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads",
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                ),
-            ],
-        )
 
-        self.database_name = settings.glue_database
+    def _create_tables(self) -> None:
+        """The Glue database and the Iceberg tables of a new lake."""
         self.database = glue.CfnDatabase(
             self,
             "GlueDatabase",
@@ -121,7 +169,6 @@ class Lake(Construct):
                 location_uri=self.data.s3_url_for_object(ICEBERG_PREFIX),
             ),
         )
-        self.tables: dict[str, glue.CfnTable] = {}
         for table_name, columns in TABLES.items():
             field_ids = {name: index for index, (name, _) in enumerate(columns, start=1)}
             table = glue.CfnTable(
@@ -167,31 +214,6 @@ class Lake(Construct):
             )
             table.node.add_dependency(self.database)
             self.tables[table_name] = table
-
-        self.workgroup_name = f"{settings.stack_name.lower()}-queries"
-        self.output_location = self.results.s3_url_for_object(ATHENA_RESULTS_PREFIX)
-        self.workgroup = athena.CfnWorkGroup(
-            self,
-            "Workgroup",
-            name=self.workgroup_name,
-            description="Cold-store queries of the query API",
-            state="ENABLED",
-            recursive_delete_option=True,
-            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-                bytes_scanned_cutoff_per_query=settings.athena_bytes_scanned_cutoff_mb * 2**20,
-                enforce_work_group_configuration=True,
-                publish_cloud_watch_metrics_enabled=True,
-                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
-                    selected_engine_version="Athena engine version 3"
-                ),
-                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=self.output_location,
-                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                        encryption_option="SSE_S3"
-                    ),
-                ),
-            ),
-        )
 
     def table_arn(self, table_name: str) -> str:
         """The Glue ARN of one of the Iceberg tables."""

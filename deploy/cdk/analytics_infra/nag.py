@@ -28,10 +28,14 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
 def objects_finding(bucket: s3.IBucket, key_pattern: str) -> str:
     """The IAM5 finding id of a statement on `bucket`'s objects matching `key_pattern`.
 
-    cdk-nag names such a resource by the bucket's logical id: `<LogicalId.Arn>/prefix/*`.
+    cdk-nag names such a resource by the bucket's logical id: `<LogicalId.Arn>/prefix/*`; an
+    imported bucket (the adopted lake's) by its ARN, the partition as `<AWS::Partition>`.
     """
     resource = bucket.node.default_child
-    if not isinstance(resource, CfnElement):  # pragma: no cover - a Bucket always has one
-        raise TypeError("expected a bucket defined in this app")
+    if not isinstance(resource, CfnElement):
+        return (
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket.bucket_name}"
+            f"/{key_pattern}]"
+        )
     logical_id = Stack.of(bucket).get_logical_id(resource)
     return f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{key_pattern}]"

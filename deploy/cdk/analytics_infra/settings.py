@@ -44,6 +44,10 @@ DEFAULTS: Mapping[str, Any] = {
     "max_azs": 2,
     # Empty: derived from stack_name, so two stacks in one account and region never share it.
     "glue_database": "",
+    # Adopting the DynamoDB version's lake (issue 16): the name of its analytics bucket and of
+    # its Glue database holding `events` and `initial_events`; empty: the stack creates its own.
+    "existing_analytics_bucket": "",
+    "existing_glue_database": "",
     "athena_bytes_scanned_cutoff_mb": 10_240,
     "failed_batch_expiry_days": 30,
     "log_retention_days": 30,
@@ -69,6 +73,7 @@ REQUIRED_FOR_DEPLOY = ("cognito_user_pool_id", "cognito_client_id", "dashboard_o
 _USER_POOL_ID = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)_[0-9A-Za-z]+")
 _STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
 _GLUE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _CLUSTER_ID = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,61}[a-z0-9]")
 _VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
 _TRUE = frozenset({"true", "1", "yes"})
@@ -138,6 +143,8 @@ class DeploySettings:
     db_cluster_identifier: str
     max_azs: int
     glue_database: str
+    existing_analytics_bucket: str
+    existing_glue_database: str
     athena_bytes_scanned_cutoff_mb: int
     failed_batch_expiry_days: int
     log_retention_days: int
@@ -184,7 +191,12 @@ class DeploySettings:
             ),
             db_cluster_identifier=text("db_cluster_identifier").lower(),
             max_azs=_as_int("max_azs", raw("max_azs"), minimum=2, maximum=3),
-            glue_database=text("glue_database") or derived_glue_database(text("stack_name")),
+            # An adopted database is the one the tables live in.
+            glue_database=text("existing_glue_database")
+            or text("glue_database")
+            or derived_glue_database(text("stack_name")),
+            existing_analytics_bucket=text("existing_analytics_bucket"),
+            existing_glue_database=text("existing_glue_database"),
             athena_bytes_scanned_cutoff_mb=_as_int(
                 "athena_bytes_scanned_cutoff_mb",
                 raw("athena_bytes_scanned_cutoff_mb"),
@@ -254,6 +266,18 @@ class DeploySettings:
             raise ContextError(
                 "context value 'aurora_postgres_version' must be a PostgreSQL 16.x version, "
                 f"not {self.aurora_postgres_version!r}"
+            )
+        if self.existing_analytics_bucket and not _BUCKET_NAME.fullmatch(
+            self.existing_analytics_bucket
+        ):
+            raise ContextError(
+                "context value 'existing_analytics_bucket' is not an S3 bucket name: "
+                f"{self.existing_analytics_bucket!r}"
+            )
+        if self.existing_glue_database and not _GLUE_NAME.fullmatch(self.existing_glue_database):
+            raise ContextError(
+                "context value 'existing_glue_database' is not a Glue name: "
+                f"{self.existing_glue_database!r}"
             )
         if not _GLUE_NAME.fullmatch(self.glue_database):
             raise ContextError(
