@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,26 @@ def chromium_session(user_agent: str = USER_AGENT) -> Iterator[Session]:
             driver.kill()
             driver.wait()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+class PageServer(ThreadingHTTPServer):
+    """A loopback server of one HTML page (`page`), as a site owner's page would be."""
+
+    page = ""
+
+
+class PageHandler(BaseHTTPRequestHandler):
+    """Answers every GET with the server's page."""
+
+    server: PageServer
+
+    def do_GET(self) -> None:
+        body = self.server.page.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet."""

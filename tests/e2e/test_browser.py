@@ -8,15 +8,13 @@ when Chromium is missing (.ci/run installs it).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.browser import Session, chromium_session
+from tests.e2e.browser import PageServer, Session, chromium_session
 from tests.e2e.stack import Serve, fetch, poll
 
 pytestmark = pytest.mark.slow
@@ -35,36 +33,6 @@ navigator.sendBeacon = (url, data) => { window.__sent.push(String(data)); return
 const originalFetch = window.fetch.bind(window);
 window.fetch = (url, init) => { window.__sent.push(String((init || {}).body)); return originalFetch(url, init); };
 """
-
-
-class _PageServer(ThreadingHTTPServer):
-    page = ""
-
-
-class _PageHandler(BaseHTTPRequestHandler):
-    server: _PageServer
-
-    def do_GET(self) -> None:
-        body = self.server.page.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet."""
-
-
-@pytest.fixture
-def page_server() -> Iterator[_PageServer]:
-    server = _PageServer(("127.0.0.1", 0), _PageHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 @pytest.fixture
@@ -106,7 +74,7 @@ def sent(browser: Session) -> list[str]:
 
 
 def test_the_tracker_in_chromium_stores_one_session_with_its_pageviews_and_event(
-    serve: Serve, page_server: _PageServer
+    serve: Serve, page_server: PageServer
 ) -> None:
     """Load (with a call queued before the tracker), two pushState navigations and one custom
     event give one initial event and four events in one session, with the right pathnames and Chromium's enrichment; the

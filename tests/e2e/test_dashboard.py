@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from entrypoints.local.dashboard import dashboard_file
-from tests.e2e.browser import Session, chromium_session
+from tests.e2e.browser import PageServer, Session, chromium_session
 from tests.e2e.stack import Serve, fetch, poll
 
 pytestmark = pytest.mark.slow
@@ -33,36 +33,6 @@ PAGE = """<!doctype html>
 </head><body><h1>A shop</h1></body></html>
 """
 TRACKER_READY = "return window.analytics && typeof window.analytics.track === 'function';"
-
-
-class _PageServer(ThreadingHTTPServer):
-    page = ""
-
-
-class _PageHandler(BaseHTTPRequestHandler):
-    server: _PageServer
-
-    def do_GET(self) -> None:
-        body = self.server.page.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet."""
-
-
-@pytest.fixture
-def page_server() -> Iterator[_PageServer]:
-    server = _PageServer(("127.0.0.1", 0), _PageHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 @pytest.fixture
@@ -109,7 +79,7 @@ def total(browser: Session, metric: str) -> str:
 
 
 def test_log_in_create_a_site_see_its_visits_filter_by_country_reload_and_diagnose(
-    serve: Serve, page_server: _PageServer, tmp_path: Path
+    serve: Serve, page_server: PageServer, tmp_path: Path
 ) -> None:
     """A dev login, a site created in the page, two tracked visits (one from DE) shown on the
     dashboard, a country click that adds a chip and filters the totals to one visitor, a reload
