@@ -64,6 +64,38 @@ class _DeadlinePassedError(Exception):
     """Raised from pyathena's poll callback to stop waiting."""
 
 
+def _connect(
+    settings: Settings, *, poll_interval_s: float, kill_on_interrupt: bool
+) -> tuple[Connection[Any], str, str]:
+    """pyathena's connection for ATHENA_WORKGROUP, ATHENA_DATABASE and ATHENA_OUTPUT_LOCATION
+    (each missing one stops the cold start, named), with the work group and the output
+    location each query names. No network I/O happens here."""
+    work_group = settings.require(Env.ATHENA_WORKGROUP)
+    database = settings.require(Env.ATHENA_DATABASE)
+    output_location = settings.require(Env.ATHENA_OUTPUT_LOCATION)
+    connection = pyathena.connect(
+        work_group=work_group,
+        schema_name=database,
+        s3_staging_dir=output_location,
+        poll_interval=poll_interval_s,
+        kill_on_interrupt=kill_on_interrupt,
+    )
+    return connection, work_group, output_location
+
+
+def _deadline_check(monotonic: Callable[[], float], deadline: float) -> Callable[[Any], None]:
+    """pyathena's poll callback: raises `_DeadlinePassedError` once `deadline` has passed and
+    the query is still running."""
+
+    def check(execution: Any) -> None:
+        if execution.state in AthenaQueryExecution.TERMINAL_STATES:
+            return
+        if monotonic() > deadline:
+            raise _DeadlinePassedError
+
+    return check
+
+
 class AthenaStatsReader:
     """Stats from Athena, within a deadline."""
 
@@ -90,15 +122,8 @@ class AthenaStatsReader:
     ) -> AthenaStatsReader:
         """A reader for ATHENA_WORKGROUP, ATHENA_DATABASE and ATHENA_OUTPUT_LOCATION (each
         missing one stops the cold start, named). No network I/O happens here."""
-        work_group = settings.require(Env.ATHENA_WORKGROUP)
-        database = settings.require(Env.ATHENA_DATABASE)
-        output_location = settings.require(Env.ATHENA_OUTPUT_LOCATION)
-        connection = pyathena.connect(
-            work_group=work_group,
-            schema_name=database,
-            s3_staging_dir=output_location,
-            poll_interval=poll_interval_s,
-            kill_on_interrupt=False,
+        connection, work_group, output_location = _connect(
+            settings, poll_interval_s=poll_interval_s, kill_on_interrupt=False
         )
         return cls(connection, work_group=work_group, output_location=output_location, **kwargs)
 
@@ -106,13 +131,7 @@ class AthenaStatsReader:
         """Run the statement for `query` and map its rows."""
         statement = build_statement(query, Dialect.TRINO)
         parameters = [athena_literal(value) for value in statement.parameters]
-        deadline = self._monotonic() + self._deadline_s
-
-        def check_deadline(execution: Any) -> None:
-            if execution.state in AthenaQueryExecution.TERMINAL_STATES:
-                return
-            if self._monotonic() > deadline:
-                raise _DeadlinePassedError
+        check_deadline = _deadline_check(self._monotonic, self._monotonic() + self._deadline_s)
 
         cursor: Cursor = self._connection.cursor(on_poll=check_deadline)
         try:
@@ -165,15 +184,8 @@ class AthenaColdEvents:
         cls, settings: Settings, *, poll_interval_s: float = POLL_INTERVAL_S
     ) -> AthenaColdEvents:
         """A source for ATHENA_WORKGROUP, ATHENA_DATABASE and ATHENA_OUTPUT_LOCATION."""
-        work_group = settings.require(Env.ATHENA_WORKGROUP)
-        database = settings.require(Env.ATHENA_DATABASE)
-        output_location = settings.require(Env.ATHENA_OUTPUT_LOCATION)
-        connection = pyathena.connect(
-            work_group=work_group,
-            schema_name=database,
-            s3_staging_dir=output_location,
-            poll_interval=poll_interval_s,
-            kill_on_interrupt=True,
+        connection, work_group, output_location = _connect(
+            settings, poll_interval_s=poll_interval_s, kill_on_interrupt=True
         )
         return cls(connection, work_group=work_group, output_location=output_location)
 
@@ -257,27 +269,14 @@ class AthenaColdSiteEraser:
         cls, settings: Settings, *, poll_interval_s: float = POLL_INTERVAL_S, **kwargs: Any
     ) -> AthenaColdSiteEraser:
         """An eraser for ATHENA_WORKGROUP, ATHENA_DATABASE and ATHENA_OUTPUT_LOCATION."""
-        work_group = settings.require(Env.ATHENA_WORKGROUP)
-        database = settings.require(Env.ATHENA_DATABASE)
-        output_location = settings.require(Env.ATHENA_OUTPUT_LOCATION)
-        connection = pyathena.connect(
-            work_group=work_group,
-            schema_name=database,
-            s3_staging_dir=output_location,
-            poll_interval=poll_interval_s,
-            kill_on_interrupt=False,
+        connection, work_group, output_location = _connect(
+            settings, poll_interval_s=poll_interval_s, kill_on_interrupt=False
         )
         return cls(connection, work_group=work_group, output_location=output_location, **kwargs)
 
     def erase(self, site_id: str) -> None:
         """Run the DELETE on `events`, then on `initial_events`."""
-        deadline = self._monotonic() + self._deadline_s
-
-        def check_deadline(execution: Any) -> None:
-            if execution.state in AthenaQueryExecution.TERMINAL_STATES:
-                return
-            if self._monotonic() > deadline:
-                raise _DeadlinePassedError
+        check_deadline = _deadline_check(self._monotonic, self._monotonic() + self._deadline_s)
 
         for table in ICEBERG_TABLES:
             cursor: Cursor = self._connection.cursor(on_poll=check_deadline)
