@@ -8,19 +8,16 @@ properties)."""
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import duckdb
 import pytest
 import sqlglot
-from tests.support.aws import moto_athena_server
+from tests.support.aws import last_athena_execution, moto_athena_server, queue_athena_results
 from tests.support.legacy_lake import recent, write_old_lake
 
 from adapters.aws.athena import AthenaColdEvents, athena_literal
@@ -128,49 +125,8 @@ def moto_url() -> Iterator[str]:
         yield url
 
 
-def queue_results(url: str, columns: list[tuple[str, str]], rows: list[list[str | None]]) -> None:
-    """Queue one canned result: the header row, then `rows` (strings, None for NULL)."""
-    info = [
-        {
-            "CatalogName": "hive",
-            "SchemaName": "",
-            "TableName": "",
-            "Name": name,
-            "Label": name,
-            "Type": kind,
-            "Precision": 0,
-            "Scale": 0,
-            "Nullable": "UNKNOWN",
-            "CaseSensitive": kind == "varchar",
-        }
-        for name, kind in columns
-    ]
-
-    def cells(values: list[str | None]) -> dict[str, Any]:
-        return {"Data": [{} if v is None else {"VarCharValue": v} for v in values]}
-
-    body = {
-        "account_id": "123456789012",
-        "region": REGION,
-        "results": [
-            {"rows": [cells([n for n, _ in columns]), *map(cells, rows)], "column_info": info}
-        ],
-    }
-    request = urllib.request.Request(  # noqa: S310  # the local moto server
-        f"{url}/moto-api/static/athena/query-results",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # idem
-        assert response.status in (200, 201)
-
-
 def last_execution() -> dict[str, Any]:
-    athena = boto3.client("athena")
-    ids = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
-    executions = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
-    return max(executions, key=lambda e: e["Status"]["SubmissionDateTime"])
+    return last_athena_execution(WORKGROUP)
 
 
 def source() -> AthenaColdEvents:
@@ -202,7 +158,7 @@ def test_rows_are_read_page_by_page_and_mapped(moto_url: str) -> None:
         for n in range(1500)
     ]  # fmt: skip
     rows[1][0] = "01JDQ7ZK3M0000000000000E01"
-    queue_results(moto_url, EVENT_TYPES, rows)
+    queue_athena_results(moto_url, EVENT_TYPES, rows)
     read = list(source().read_rows(EVENTS, DAY, None))
     execution = last_execution()
     statement = GOLDEN_STATEMENTS["backfill_events_day"]
@@ -240,7 +196,7 @@ def test_initial_rows_and_daily_counts_are_mapped(moto_url: str) -> None:
     row: list[str | None] = [None, SITE, "s1", "2026-12-01 23:59:59.000 UTC", "2026-12-01",
                              "pageview", "/", None, None, "t.co", *[None] * 5, "mobile", "iOS",
                              "Mobile Safari", "DE", "BE", "Berlin", "390", "844"]  # fmt: skip
-    queue_results(moto_url, columns, [row])
+    queue_athena_results(moto_url, columns, [row])
     (initial,) = source().read_rows(INITIAL_EVENTS, DAY, [SITE, OTHER])
     assert isinstance(initial, InitialEventRow)
     assert (initial.event_uid, initial.country, initial.city) == (MISSING_UID, "DE", "Berlin")
@@ -257,7 +213,7 @@ def test_initial_rows_and_daily_counts_are_mapped(moto_url: str) -> None:
         ("events", "bigint"),
         ("visitors", "bigint"),
     ]
-    queue_results(
+    queue_athena_results(
         moto_url, count_columns, [[SITE, "2026-11-30", "120", "1"], [OTHER, "2026-12-01", "3", "2"]]
     )
     counts = source().daily_counts(DAY - timedelta(days=29), DAY, None)

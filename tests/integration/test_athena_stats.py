@@ -6,19 +6,21 @@ is pinned by golden files and parsed as Trino by sqlglot."""
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import sqlglot
 from botocore.stub import Stubber
-from tests.support.aws import moto_athena_server
+from tests.support.aws import (
+    last_athena_execution,
+    moto_athena_server,
+    moto_post,
+    queue_athena_results,
+)
 
 from adapters.aws.athena import AthenaStatsReader, athena_literal
 from adapters.config import Settings
@@ -120,47 +122,9 @@ def moto_url() -> Iterator[str]:
         yield url
 
 
-def _post(url: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(  # noqa: S310  # the local moto server
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # idem
-        assert response.status in (200, 201)
-
-
 def queue_results(moto_url: str, rows: list[list[str | None]]) -> None:
-    """Queue one canned result: the header row, then `rows` (strings, None for NULL)."""
-    info = [
-        {
-            "CatalogName": "hive",
-            "SchemaName": "",
-            "TableName": "",
-            "Name": name,
-            "Label": name,
-            "Type": kind,
-            "Precision": 0,
-            "Scale": 0,
-            "Nullable": "UNKNOWN",
-            "CaseSensitive": kind == "varchar",
-        }
-        for name, kind in COLUMNS
-    ]
-
-    def cells(values: list[str | None]) -> dict[str, Any]:
-        return {"Data": [{} if v is None else {"VarCharValue": v} for v in values]}
-
-    header = cells([name for name, _ in COLUMNS])
-    _post(
-        f"{moto_url}/moto-api/static/athena/query-results",
-        {
-            "account_id": "123456789012",
-            "region": REGION,
-            "results": [{"rows": [header, *map(cells, rows)], "column_info": info}],
-        },
-    )
+    """Queue one canned result of the stats statement's COLUMNS."""
+    queue_athena_results(moto_url, COLUMNS, rows)
 
 
 def reader(**kwargs: Any) -> AthenaStatsReader:
@@ -171,10 +135,7 @@ def reader(**kwargs: Any) -> AthenaStatsReader:
 
 
 def last_execution() -> dict[str, Any]:
-    athena = boto3.client("athena")
-    ids = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
-    executions = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
-    return max(executions, key=lambda e: e["Status"]["SubmissionDateTime"])
+    return last_athena_execution(WORKGROUP)
 
 
 def test_query_runs_in_the_workgroup_and_results_are_mapped(moto_url: str) -> None:
@@ -242,7 +203,7 @@ def test_hourly_buckets_are_mapped(moto_url: str) -> None:
 @pytest.fixture
 def stuck_executions(moto_url: str) -> Iterator[None]:
     """Executions stay QUEUED (moto's state manager, manual progression)."""
-    _post(
+    moto_post(
         f"{moto_url}/moto-api/state-manager/set-transition",
         {
             "model_name": "athena::execution",
@@ -250,7 +211,7 @@ def stuck_executions(moto_url: str) -> Iterator[None]:
         },
     )
     yield
-    _post(
+    moto_post(
         f"{moto_url}/moto-api/state-manager/unset-transition", {"model_name": "athena::execution"}
     )
 

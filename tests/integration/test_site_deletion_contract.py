@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
-from tests.support.aws import moto_athena_server
+from tests.support.aws import athena_executions, moto_athena_server
 
 from adapters.aws.athena import AthenaColdSiteEraser, site_deletion_sql
 from adapters.config import Settings
@@ -141,9 +140,7 @@ def moto_url() -> Iterator[str]:
 
 def athena_erased() -> set[str]:
     """The sites whose DELETE ran on both tables, as moto recorded the executions."""
-    athena = boto3.client("athena")
-    ids = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
-    executions = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+    executions = athena_executions(WORKGROUP)
     for execution in executions:
         assert execution["QueryExecutionContext"]["Database"] == DATABASE
         assert execution["ResultConfiguration"]["OutputLocation"].startswith(OUTPUT)

@@ -109,3 +109,62 @@ def moto_athena_server(workgroup: str, output: str) -> Iterator[str]:
             yield url
     finally:
         server.stop()
+
+
+def moto_post(url: str, body: dict[str, Any]) -> None:
+    """POST `body` as JSON to an endpoint of the local moto server's own API."""
+    request = urllib.request.Request(  # noqa: S310  # the local moto server
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # idem
+        assert response.status in (200, 201)
+
+
+def queue_athena_results(
+    url: str, columns: list[tuple[str, str]], rows: list[list[str | None]]
+) -> None:
+    """Queue one canned Athena result on the moto server at `url`: the header row, then `rows`
+    (strings, None for NULL), with every column-info field pyathena needs."""
+    info = [
+        {
+            "CatalogName": "hive",
+            "SchemaName": "",
+            "TableName": "",
+            "Name": name,
+            "Label": name,
+            "Type": kind,
+            "Precision": 0,
+            "Scale": 0,
+            "Nullable": "UNKNOWN",
+            "CaseSensitive": kind == "varchar",
+        }
+        for name, kind in columns
+    ]
+
+    def cells(values: list[str | None]) -> dict[str, Any]:
+        return {"Data": [{} if v is None else {"VarCharValue": v} for v in values]}
+
+    header = cells([name for name, _ in columns])
+    moto_post(
+        f"{url}/moto-api/static/athena/query-results",
+        {
+            "account_id": "123456789012",
+            "region": REGION,
+            "results": [{"rows": [header, *map(cells, rows)], "column_info": info}],
+        },
+    )
+
+
+def athena_executions(workgroup: str) -> list[dict[str, Any]]:
+    """Every query execution moto recorded in `workgroup`."""
+    athena = boto3.client("athena")
+    ids = athena.list_query_executions(WorkGroup=workgroup)["QueryExecutionIds"]
+    return [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+
+
+def last_athena_execution(workgroup: str) -> dict[str, Any]:
+    """The execution moto recorded last in `workgroup`."""
+    return max(athena_executions(workgroup), key=lambda e: e["Status"]["SubmissionDateTime"])
