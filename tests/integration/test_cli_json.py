@@ -5,34 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.cli import run_analytics
 from tests.support.hostile import envelope_text, good_body
 
 from adapters.postgres.pool import Pool
-
-ANALYTICS = str(Path(sys.executable).with_name("analytics"))
-
-
-def run(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "ATHENA_")) and key != "LOCAL_LAKE_DIR"
-    }
-    env["DATABASE_URL"] = database_url
-    return subprocess.run(
-        [ANALYTICS, *args, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def only_json(done: subprocess.CompletedProcess[str]) -> Any:
@@ -45,12 +25,16 @@ def test_json_output_is_only_json_on_stdout(db: Pool, database_url: str, tmp_pat
     """`sites create --json`, `sites list --json` and `query --json` print one JSON value each
     and nothing else on stdout; without -v no log line reaches stderr either."""
     site = only_json(
-        run(database_url, tmp_path, "sites", "create", "Blog", "--domain", "example.com", "--json")
+        run_analytics(
+            database_url, tmp_path, "sites", "create", "Blog", "--domain", "example.com", "--json"
+        )
     )
     assert site["domains"] == ["example.com"]
-    listed = only_json(run(database_url, tmp_path, "sites", "list", "--json"))
+    listed = only_json(run_analytics(database_url, tmp_path, "sites", "list", "--json"))
     assert [s["siteId"] for s in listed] == [site["siteId"]]
-    done = run(database_url, tmp_path, "query", site["siteId"], "--group-by", "pathname", "--json")
+    done = run_analytics(
+        database_url, tmp_path, "query", site["siteId"], "--group-by", "pathname", "--json"
+    )
     answer = only_json(done)
     assert answer["source"] == "postgres"
     assert answer["breakdown"] == []
@@ -61,14 +45,18 @@ def test_logs_reach_stderr_only_with_verbose(db: Pool, database_url: str, tmp_pa
     """`replay --json` of a failure object: the batch's JSON log line is on stderr with -v and
     nowhere without it; stdout holds the summary alone either way."""
     site = only_json(
-        run(database_url, tmp_path, "sites", "create", "Blog", "--domain", "example.com", "--json")
+        run_analytics(
+            database_url, tmp_path, "sites", "create", "Blog", "--domain", "example.com", "--json"
+        )
     )
     envelope = envelope_text(1, good_body(1), site_id=site["siteId"])
     record = {"rawData": base64.b64encode(envelope).decode(), "attemptsMade": 1}
     folder = tmp_path / "failures" / "http-firehose-failures"
     folder.mkdir(parents=True)
     (folder / "IngestHttp-1").write_text(json.dumps(record) + "\n")
-    quiet = run(database_url, tmp_path, "replay", str(tmp_path / "failures"), "--keep", "--json")
+    quiet = run_analytics(
+        database_url, tmp_path, "replay", str(tmp_path / "failures"), "--keep", "--json"
+    )
     verbose = run(
         database_url, tmp_path, "-v", "replay", str(tmp_path / "failures"), "--keep", "--json"
     )

@@ -5,9 +5,6 @@ module and `analytics sites diagnose --json` show exactly what became of each re
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from tests.integration.test_process_ingest_lambda import aws, module  # noqa: F401  # fixtures
+from tests.support.cli import run_analytics
 from tests.support.events import OWNER_B, api_event, body_of
 from tests.support.ingest import GOOGLEBOT, SITE, envelope, firehose_event, payload, record
 from tests.support.modules import lambda_module
@@ -23,7 +21,6 @@ from tests.support.modules import lambda_module
 from adapters.postgres.pool import Pool
 from entrypoints.commands.common import DEFAULT_OWNER
 
-ANALYTICS = str(Path(sys.executable).with_name("analytics"))
 DAY_1, DAY_2 = "2026-11-24", "2026-11-25"
 ZEROS = {
     "accepted": 0,
@@ -102,19 +99,12 @@ def test_the_api_shows_each_outcome_on_its_day(ingested: None, sites_module: Mod
 
 def test_the_cli_prints_the_same(ingested: None, database_url: str, tmp_path: Path) -> None:
     """`analytics sites diagnose --json` prints the API's answer; a site of nobody's fails."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ATHENA_"))}
-    env["DATABASE_URL"] = database_url
-    env.pop("LOCAL_LAKE_DIR", None)
-    command = [ANALYTICS, "sites", "diagnose", SITE, "--start", "2026-11-23"]
-    command += ["--end", "2026-11-26", "--json", "--data-dir", str(tmp_path)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+    options = ["--start", "2026-11-23", "--end", "2026-11-26", "--json"]
+    done = run_analytics(database_url, tmp_path, "sites", "diagnose", SITE, *options)
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert (body["totals"], body["days"]) == (EXPECTED_TOTALS, EXPECTED_DAYS)
-    other = [*command, "--owner", "someone-else"]
-    refused = subprocess.run(
-        other, capture_output=True, text=True, env=env, timeout=120, check=False
+    refused = run_analytics(
+        database_url, tmp_path, "sites", "diagnose", SITE, *options, "--owner", "someone-else"
     )
     assert refused.returncode != 0

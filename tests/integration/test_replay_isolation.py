@@ -9,14 +9,13 @@ import base64
 import gzip
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from tests.support.cli import run_analytics
 from tests.support.db import fetch_all
 from tests.support.hostile import envelope_text, good_body, poison_bodies
 from tests.support.ingest import SITE
@@ -54,21 +53,7 @@ def write(path: Path, data: bytes, moment: int) -> Path:
 
 
 def replay(source: Path, data_dir: Path, database_url: str) -> tuple[int, dict[str, Any], str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "ATHENA_")) and key != "LOCAL_LAKE_DIR"
-    }
-    env["DATABASE_URL"] = database_url
-    analytics = Path(sys.executable).with_name("analytics")
-    done = subprocess.run(
-        [str(analytics), "replay", str(source), "--data-dir", str(data_dir), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        check=False,
-    )
+    done = run_analytics(database_url, data_dir, "replay", str(source), "--json")
     assert done.stdout.strip(), done.stderr
     return done.returncode, json.loads(done.stdout), done.stderr
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +23,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
+from tests.support.cli import run_analytics
 from tests.support.clock import FakeClock
 from tests.support.db import fetch_all
 from tests.support.events import OWNER_A, OWNER_B, api_event, body_of
@@ -43,7 +41,6 @@ from entrypoints.operations import run_maintenance
 
 DAY = date(2026, 11, 25)
 JOB_TABLE = "site_deletions"  # the deletion's own record: the id and its timestamps only
-ANALYTICS = str(Path(sys.executable).with_name("analytics"))
 
 
 @pytest.fixture
@@ -266,41 +263,21 @@ def test_a_failed_cold_deletion_stays_pending_until_the_next_maintenance(
     assert run_maintenance(services)["siteDeletions"] == {"done": [], "waiting": [], "failed": []}
 
 
-def run_cli(
-    database_url: str, data_dir: Path, *args: str, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "ATHENA_")) and key != "LOCAL_LAKE_DIR"
-    }
-    env["DATABASE_URL"] = database_url
-    return subprocess.run(
-        [ANALYTICS, *args, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_cli_delete_refuses_without_yes_off_a_terminal_and_deletes_with_it(
     db: Pool, database_url: str, tmp_path: Path
 ) -> None:
     """`analytics sites delete` without --yes, stdin not a terminal, changes nothing and
     exits non-zero; with --yes the site is gone, and a second run says it is not found."""
-    created = run_cli(database_url, tmp_path, "sites", "create", "Blog", "--domain", "ex.com")
+    created = run_analytics(database_url, tmp_path, "sites", "create", "Blog", "--domain", "ex.com")
     assert created.returncode == 0, created.stderr
     site_id = created.stdout.strip()
-    refused = run_cli(database_url, tmp_path, "sites", "delete", site_id, stdin="y\n")
+    refused = run_analytics(database_url, tmp_path, "sites", "delete", site_id, stdin="y\n")
     assert refused.returncode != 0
     assert "--yes" in refused.stderr
     assert fetch_all(database_url, "SELECT count(*) FROM sites") == [(1,)]
-    done = run_cli(database_url, tmp_path, "sites", "delete", site_id, "--yes")
+    done = run_analytics(database_url, tmp_path, "sites", "delete", site_id, "--yes")
     assert done.returncode == 0, done.stderr
     assert fetch_all(database_url, "SELECT count(*) FROM sites") == [(0,)]
-    again = run_cli(database_url, tmp_path, "sites", "delete", site_id, "--yes")
+    again = run_analytics(database_url, tmp_path, "sites", "delete", site_id, "--yes")
     assert again.returncode == 1
     assert "not found" in again.stderr.lower() or site_id in again.stderr
