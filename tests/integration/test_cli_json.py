@@ -57,7 +57,7 @@ def test_logs_reach_stderr_only_with_verbose(db: Pool, database_url: str, tmp_pa
     quiet = run_analytics(
         database_url, tmp_path, "replay", str(tmp_path / "failures"), "--keep", "--json"
     )
-    verbose = run(
+    verbose = run_analytics(
         database_url, tmp_path, "-v", "replay", str(tmp_path / "failures"), "--keep", "--json"
     )
     assert only_json(quiet)["outcomes"] == {"accepted": 1}
