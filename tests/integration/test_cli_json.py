@@ -5,20 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
-from tests.support.cli import run_analytics
+from tests.support.cli import only_json, run_analytics
 from tests.support.hostile import envelope_text, good_body
 
 from adapters.postgres.pool import Pool
-
-
-def only_json(done: subprocess.CompletedProcess[str]) -> Any:
-    """The whole of stdout as one JSON value (fails on anything else printed there)."""
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def test_json_output_is_only_json_on_stdout(db: Pool, database_url: str, tmp_path: Path) -> None:

@@ -3,10 +3,12 @@ process without AWS, Athena or lake settings, `DATABASE_URL` set, `--data-dir` a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ANALYTICS = str(Path(sys.executable).with_name("analytics"))
 
@@ -30,3 +32,10 @@ def run_analytics(
         timeout=180,
         check=False,
     )
+
+
+def only_json(done: subprocess.CompletedProcess[str]) -> Any:
+    """The whole of a successful command's stdout as one JSON value (fails on anything else
+    printed there)."""
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
