@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from analytics_core.outcomes import Outcome, OutcomeTally, SiteConfig
     from analytics_core.rows import Row
     from analytics_core.sites import Account, NewSite, Site
-    from analytics_core.stats import StatsQuery, StatsResult
+    from analytics_core.stats import Realtime, StatsQuery, StatsResult
     from analytics_core.user_agents import UserAgentInfo
 
 Clock = Callable[[], datetime]
@@ -259,6 +259,16 @@ class StatsReader(Protocol):
     def read(self, query: StatsQuery) -> StatsResult:
         """Totals, timeseries buckets that have data, and the breakdown's top rows; raise
         `QueryTimeoutError` past the deadline, `InfrastructureError` when the store fails."""
+        ...
+
+
+class RealtimeReader(Protocol):
+    """Who is on a site now, from every stored row (the hot store's)."""
+
+    def realtime(self, site_id: str, since: datetime, until: datetime, limit: int) -> Realtime:
+        """Distinct sessions with an event timestamped from `since` to `until` (both
+        included), and the top `limit` pathnames of those events by distinct sessions
+        (descending, then pathname in code-point order)."""
         ...
 
 

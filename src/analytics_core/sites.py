@@ -17,6 +17,7 @@ import attrs
 from analytics_core.allowance import period_start
 from analytics_core.domains import DomainError, normalise_domain
 from analytics_core.errors import InvalidRequestError
+from analytics_core.stats import DEFAULT_TIMEZONE
 
 DEFAULT_PLAN = "free_tier"
 DEFAULT_REQUEST_ALLOWANCE = 10_000
@@ -58,6 +59,8 @@ class Site:
     """The first day (UTC) of the current allowance period (by default the creation month's)."""
     monthly_allowance: int | None = DEFAULT_REQUEST_ALLOWANCE
     """The plan's monthly allowance as read with the site (None: the plan is not in `plans`)."""
+    timezone: str = DEFAULT_TIMEZONE
+    """The IANA time zone of the site's days and buckets in stats queries."""
 
     @allowance_period_start.default
     def _creation_period(self) -> date:
@@ -74,6 +77,7 @@ class NewSite:
     domains: tuple[str, ...]
     compliance_level: ComplianceLevel
     created_at: datetime
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @attrs.frozen
@@ -83,6 +87,7 @@ class SiteDraft:
     name: str
     domains: Sequence[str]
     compliance_level: int = int(ComplianceLevel.MAYBE)
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @attrs.frozen
@@ -92,10 +97,16 @@ class SiteChanges:
     name: str | None = None
     domains: Sequence[str] | None = None
     compliance_level: int | None = None
+    timezone: str | None = None
 
     def is_empty(self) -> bool:
         """Whether the request changes nothing at all."""
-        return self.name is None and self.domains is None and self.compliance_level is None
+        return (
+            self.name is None
+            and self.domains is None
+            and self.compliance_level is None
+            and self.timezone is None
+        )
 
 
 @attrs.frozen

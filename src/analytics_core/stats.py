@@ -21,17 +21,36 @@ definitions, shared by every store (docs/query-api.md, "Metric definitions", say
   `visit_duration` = mean over visits of last minus first event, in whole milliseconds of each
   timestamp, reported in seconds (rounded half up); `views_per_visit` = pageviews / visits (two
   decimals). The three ratios are null when there is no visit.
-- filters keep the events whose own `pathname`/`event` and whose session's attributes match
-  (`==` equal, `!=` different or null); a breakdown row is the same query with one more filter
-  `groupBy==value` (a visit counts under its own initial event's values).
+- a session-day's visit dimensions come from its attributed initial event's visit:
+  `entry_page` is that initial event's pathname; `exit_page` is the pathname of the visit's
+  last pageview (by timestamp, then event_uid) among the session's events dated on the visit's
+  day and the day after; null without an attributed initial event (or without a pageview);
+- `property:<key>` is an event's own property `key` as text: a string as it is, a boolean
+  `true`/`false`, an integer in decimal; any other value (a fractional number, null, a list, an
+  object) and a missing key are null;
+- filters keep the events whose own `pathname`/`event`/properties and whose session's
+  attributes match: `==` one of the alternatives (`a|b`), `!=` none of them (null passes),
+  `~=` contains one of them ignoring case (Python's `str.lower` on both sides), `!~` contains
+  none of them (null passes); filters AND together; a breakdown row is the same query with one
+  more filter `groupBy==value` (a visit counts under its own initial event's values);
+- `conversions` = distinct sessions among the kept events whose event name is the query's
+  `goal`; `conversion_rate` = 100 x conversions / visitors (one decimal, half up; null without
+  visitors); `percentage` (breakdowns) = 100 x the row's visitors / the totals' visitors (one
+  decimal, half up);
+- days are the sites' local days: every "dated" above means the date of the event's timestamp
+  in the query's time zone (the sites' `timezone`, all the same), not the stored UTC `dt`;
+  hour buckets are local hours (a DST day has 23 or 25), identified by their start instant.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import attrs
 
@@ -43,9 +62,14 @@ MAX_HOURLY_RANGE_DAYS = 31
 MAX_SITES = 20
 MAX_FILTERS = 10
 MAX_FILTER_VALUE_LENGTH = 500
+MAX_ALTERNATIVES = 20
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 PAGEVIEW = "pageview"
+MAX_GOAL_LENGTH = 500
+DEFAULT_TIMEZONE = "UTC"
+PROPERTY_PREFIX = "property:"
+PROPERTY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 class Metric(StrEnum):
@@ -58,6 +82,9 @@ class Metric(StrEnum):
     BOUNCE_RATE = "bounce_rate"
     VISIT_DURATION = "visit_duration"
     VIEWS_PER_VISIT = "views_per_visit"
+    PERCENTAGE = "percentage"
+    CONVERSIONS = "conversions"
+    CONVERSION_RATE = "conversion_rate"
 
     @property
     def json_name(self) -> str:
@@ -83,18 +110,78 @@ class Dimension(StrEnum):
     COUNTRY = "country"
     REGION = "region"
     CITY = "city"
+    ENTRY_PAGE = "entry_page"
+    EXIT_PAGE = "exit_page"
 
     @property
     def per_session(self) -> bool:
-        """Whether the value comes from the session's initial event (else from each event)."""
+        """Whether the value belongs to the session's day (its attributed initial event or
+        that event's visit) rather than to each event."""
         return self not in (Dimension.PATHNAME, Dimension.EVENT)
 
+    @property
+    def stored(self) -> bool:
+        """Whether the value is a column of the event tables (`initial_events` for the
+        session dimensions); entry and exit pages are derived from the visit."""
+        return self not in (Dimension.ENTRY_PAGE, Dimension.EXIT_PAGE)
 
-SESSION_DIMENSIONS = tuple(d for d in Dimension if d.per_session)
+
+SESSION_DIMENSIONS = tuple(d for d in Dimension if d.per_session and d.stored)
+"""The session attributes stored on `initial_events`."""
+VISIT_DIMENSIONS = (Dimension.ENTRY_PAGE, Dimension.EXIT_PAGE)
+
+
+@attrs.frozen
+class Property:
+    """`property:<key>`: an event's own custom property, as text (see the module docstring)."""
+
+    key: str = attrs.field()
+
+    @key.validator
+    def _check_key(self, _: object, key: str) -> None:
+        if not PROPERTY_KEY.fullmatch(key):
+            raise ValueError("a property key has 1-100 characters from A-Z a-z 0-9 _ . : -")
+
+    @property
+    def value(self) -> str:
+        """The name queries use."""
+        return PROPERTY_PREFIX + self.key
+
+    @property
+    def per_session(self) -> bool:
+        """A property belongs to each event."""
+        return False
+
+    @property
+    def stored(self) -> bool:
+        """Stored inside `properties`, not as a column of its own."""
+        return False
+
+
+Field = Dimension | Property
+"""What a query can group by or filter on."""
+
+
+def parse_field(name: str) -> Field:
+    """The dimension or property called `name`; ValueError when there is none."""
+    if name.startswith(PROPERTY_PREFIX):
+        return Property(name[len(PROPERTY_PREFIX) :])
+    return Dimension(name)
+
+
+def property_text(value: object) -> str | None:
+    """A property value as the stores compare and group it (see the module docstring)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return None
 
 
 class Interval(StrEnum):
-    """Timeseries bucket sizes (UTC; weeks start on Monday)."""
+    """Timeseries bucket sizes (local to the query's time zone; weeks start on Monday)."""
 
     HOUR = "hour"
     DAY = "day"
@@ -113,24 +200,85 @@ class Operator(StrEnum):
 
     EQ = "=="
     NE = "!="
+    CONTAINS = "~="
+    NOT_CONTAINS = "!~"
+
+    @property
+    def negated(self) -> bool:
+        """Whether the operator keeps what does not match (null values included)."""
+        return self in (Operator.NE, Operator.NOT_CONTAINS)
+
+
+ALTERNATIVES_SEPARATOR = "|"
+
+
+def _alternatives(values: str | Sequence[str]) -> tuple[str, ...]:
+    """One value (`"x"`) or several; never empty."""
+    chosen = (values,) if isinstance(values, str) else tuple(values)
+    if not chosen:
+        raise ValueError("a filter needs at least one value")
+    return chosen
 
 
 @attrs.frozen
 class Filter:
-    """`dimension == value` or `dimension != value` (the latter also keeps null values)."""
+    """`dimension <operator> a|b|c`: `==` equal to one alternative, `!=` to none (null
+    passes), `~=` contains one ignoring case, `!~` contains none (null passes)."""
 
-    dimension: Dimension
+    dimension: Field
     operator: Operator
-    value: str
+    values: tuple[str, ...] = attrs.field(converter=_alternatives)
+
+    @property
+    def value(self) -> str:
+        """The alternatives as written (`a|b|c`)."""
+        return ALTERNATIVES_SEPARATOR.join(self.values)
 
     def matches(self, actual: str | None) -> bool:
         """Whether a stored value passes this filter."""
-        if self.operator is Operator.EQ:
-            return actual == self.value
-        return actual != self.value
+        if actual is None:
+            found = False
+        elif self.operator in (Operator.EQ, Operator.NE):
+            found = actual in self.values
+        else:
+            lowered = actual.lower()
+            found = any(value.lower() in lowered for value in self.values)
+        return found != self.operator.negated
 
 
-DEFAULT_METRICS = tuple(Metric)
+DEFAULT_METRICS: tuple[Metric, ...] = (
+    Metric.VISITORS,
+    Metric.VISITS,
+    Metric.PAGEVIEWS,
+    Metric.EVENTS,
+    Metric.BOUNCE_RATE,
+    Metric.VISIT_DURATION,
+    Metric.VIEWS_PER_VISIT,
+)
+CONVERSION_METRICS = (Metric.CONVERSIONS, Metric.CONVERSION_RATE)
+
+
+@lru_cache(maxsize=512)
+def zone(name: str) -> tzinfo:
+    """The time zone called `name` (IANA); ValueError when there is none."""
+    if name == DEFAULT_TIMEZONE:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def check_timezone(name: str) -> str:
+    """`name` when it is an IANA time zone name (`UTC` included), else ValueError."""
+    if name != DEFAULT_TIMEZONE and name not in _known_zones():
+        raise ValueError("must be an IANA time zone name such as Europe/Berlin or UTC")
+    return name
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 @attrs.frozen
@@ -141,11 +289,21 @@ class StatsQuery:
     start_date: date
     end_date: date
     metrics: tuple[Metric, ...] = DEFAULT_METRICS
-    group_by: Dimension | None = None
+    group_by: Field | None = None
     interval: Interval | None = None
     filters: tuple[Filter, ...] = ()
     limit: int = DEFAULT_LIMIT
     compare: Compare | None = None
+    goal: str | None = None
+    """The event name `conversions` and `conversion_rate` count."""
+    timezone: str = DEFAULT_TIMEZONE
+    """The sites' time zone: dates, days and buckets are local to it (set by `query_stats`
+    from the sites, all of which share it)."""
+
+    @property
+    def zone(self) -> tzinfo:
+        """The time zone object."""
+        return zone(self.timezone)
 
     @property
     def lookback_date(self) -> date:
@@ -175,6 +333,23 @@ class StatsQuery:
         )
 
 
+# ---------------------------------------------------------------- realtime
+
+REALTIME_WINDOW = timedelta(minutes=5)
+REALTIME_PAGES = 10
+
+
+@attrs.frozen
+class Realtime:
+    """Who is on a site now: sessions with an event timestamped in the window (the last five
+    minutes up to now), and the window's top pages by those sessions (visitors descending,
+    then pathname; at most ten)."""
+
+    site_id: str
+    visitors: int
+    pages: tuple[tuple[str, int], ...] = ()
+
+
 # ---------------------------------------------------------------- results
 
 
@@ -194,28 +369,39 @@ class Counts:
     visits: int = 0
     bounces: int = 0
     duration_ms: int = 0
+    conversions: int = 0
+    """Distinct sessions that sent the goal event (0 when the query has no goal)."""
 
-    def metric(self, metric: Metric) -> int | float | None:
-        """The value of `metric` for these sums (None for a ratio without visits)."""
+    def metric(self, metric: Metric, total_visitors: int | None = None) -> int | float | None:
+        """The value of `metric` for these sums (None for a ratio without visits, a rate
+        without visitors, a percentage without `total_visitors`, the range's visitors)."""
         counted = {
             Metric.VISITORS: self.visitors,
             Metric.VISITS: self.visits,
             Metric.PAGEVIEWS: self.pageviews,
             Metric.EVENTS: self.events,
+            Metric.CONVERSIONS: self.conversions,
         }
         if metric in counted:
             return counted[metric]
-        if self.visits == 0:
+        ratios = {  # numerator, denominator, scale, decimals
+            Metric.CONVERSION_RATE: (self.conversions, self.visitors, 100, 1),
+            Metric.PERCENTAGE: (self.visitors, total_visitors or 0, 100, 1),
+            Metric.BOUNCE_RATE: (self.bounces, self.visits, 100, 0),
+            Metric.VISIT_DURATION: (self.duration_ms, 1000 * self.visits, 1, 0),
+            Metric.VIEWS_PER_VISIT: (self.pageviews, self.visits, 1, 2),
+        }
+        numerator, denominator, scale, decimals = ratios[metric]
+        if denominator == 0:
             return None
-        if metric is Metric.BOUNCE_RATE:
-            return int(_round_half_up(Fraction(100 * self.bounces, self.visits)))
-        if metric is Metric.VISIT_DURATION:
-            return int(_round_half_up(Fraction(self.duration_ms, 1000 * self.visits)))
-        return float(_round_half_up(Fraction(self.pageviews, self.visits), 2))
+        rounded = _round_half_up(Fraction(scale * numerator, denominator), decimals)
+        return int(rounded) if decimals == 0 else float(rounded)
 
-    def metrics(self, metrics: Sequence[Metric]) -> dict[Metric, int | float | None]:
-        """The requested metrics, in order."""
-        return {metric: self.metric(metric) for metric in metrics}
+    def metrics(
+        self, metrics: Sequence[Metric], total_visitors: int | None = None
+    ) -> dict[Metric, int | float | None]:
+        """The requested metrics, in order (`total_visitors` for `percentage`)."""
+        return {metric: self.metric(metric, total_visitors) for metric in metrics}
 
 
 ZERO = Counts()
@@ -223,8 +409,9 @@ ZERO = Counts()
 
 @attrs.frozen
 class StatsResult:
-    """What a store answers: totals, the buckets that have data, the breakdown's top rows
-    (ordered by visitors descending, then value, nulls last; at most `limit`)."""
+    """What a store answers: totals, the buckets that have data (each by its start instant,
+    in any time zone), the breakdown's top rows (ordered by visitors descending, then value,
+    nulls last; at most `limit`)."""
 
     totals: Counts
     timeseries: tuple[tuple[datetime, Counts], ...] = ()
@@ -244,41 +431,77 @@ class StatsReport:
     """The previous period's report, when the query asks for `compare=previous_period`."""
 
 
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    """The instant `day` starts in `tz` (as an aware datetime in `tz`)."""
+    naive = datetime(day.year, day.month, day.day)  # noqa: DTZ001  # made aware just below
+    if tz is UTC:
+        return naive.replace(tzinfo=UTC)
+    # fold=0: a midnight that happens twice starts at its first occurrence; one that does not
+    # happen (a DST change at midnight) starts at the first instant after the gap.
+    moment = naive.replace(tzinfo=tz)
+    return moment.astimezone(UTC).astimezone(tz)
+
+
+def local_date(moment: datetime, tz: tzinfo) -> date:
+    """The date of `moment` in `tz`."""
+    return moment.astimezone(tz).date()
+
+
+def hour_start(moment: datetime, tz: tzinfo) -> datetime:
+    """The start instant of the local hour holding `moment`, as an aware datetime in `tz`
+    (the hour repeated when clocks go back is two buckets, told apart by their offsets)."""
+    local = moment.astimezone(tz)
+    return (
+        local
+        - timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+    ).astimezone(tz)
+
+
 def bucket_starts(query: StatsQuery) -> list[datetime]:
-    """Every timeseries bucket of the range, as its UTC start (the first week or month may
-    start before the range; only the range's data counts in it)."""
+    """Every timeseries bucket of the range, as its start in the query's time zone (the first
+    week or month may start before the range; only the range's data counts in it). Hour
+    buckets run from the first day's local midnight to the day after the last one's, one real
+    hour apart: a DST day has 23 or 25."""
     if query.interval is None:
         return []
-    first = datetime(
-        query.start_date.year, query.start_date.month, query.start_date.day, tzinfo=UTC
-    )
-    last = datetime(query.end_date.year, query.end_date.month, query.end_date.day, tzinfo=UTC)
+    tz = query.zone
     if query.interval is Interval.HOUR:
-        return [first + timedelta(hours=h) for h in range(query.days * 24)]
+        first = local_midnight(query.start_date, tz).astimezone(UTC)
+        end = local_midnight(query.lookahead_date, tz).astimezone(UTC)
+        starts = []
+        moment = first
+        while moment < end:
+            starts.append(hour_start(moment, tz))
+            moment += timedelta(hours=1)
+        return list(dict.fromkeys(starts))
     if query.interval is Interval.DAY:
-        return [first + timedelta(days=d) for d in range(query.days)]
+        return [local_midnight(query.start_date + timedelta(days=d), tz) for d in range(query.days)]
     if query.interval is Interval.WEEK:
-        start = first - timedelta(days=first.weekday())
-        return [start + timedelta(weeks=w) for w in range((last - start).days // 7 + 1)]
+        monday = query.start_date - timedelta(days=query.start_date.weekday())
+        weeks = (query.end_date - monday).days // 7 + 1
+        return [local_midnight(monday + timedelta(weeks=w), tz) for w in range(weeks)]
     starts = []
-    year, month = first.year, first.month
-    while (year, month) <= (last.year, last.month):
-        starts.append(datetime(year, month, 1, tzinfo=UTC))
+    year, month = query.start_date.year, query.start_date.month
+    while (year, month) <= (query.end_date.year, query.end_date.month):
+        starts.append(local_midnight(date(year, month, 1), tz))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return starts
 
 
-def bucket_of(moment: datetime, interval: Interval) -> datetime:
-    """The start of the bucket holding `moment` (UTC)."""
-    moment = moment.astimezone(UTC)
-    if interval is Interval.HOUR:
-        return moment.replace(minute=0, second=0, microsecond=0)
-    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    if interval is Interval.DAY:
-        return day
+def day_bucket(day: date, interval: Interval) -> date:
+    """The first day of the day, week or month bucket holding local date `day`."""
     if interval is Interval.WEEK:
         return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
+    if interval is Interval.MONTH:
+        return day.replace(day=1)
+    return day
+
+
+def bucket_of(moment: datetime, interval: Interval, tz: tzinfo = UTC) -> datetime:
+    """The start of the bucket holding `moment`, in `tz`."""
+    if interval is Interval.HOUR:
+        return hour_start(moment, tz)
+    return local_midnight(day_bucket(local_date(moment, tz), interval), tz)
 
 
 def breakdown_order(row: tuple[str | None, Counts]) -> tuple[int, bool, str]:
@@ -292,8 +515,10 @@ def complete_report(source: str, query: StatsQuery, result: StatsResult) -> Stat
     breakdown's order and limit, whatever the store did."""
     timeseries = None
     if query.interval is not None:
-        found = dict(result.timeseries)
-        timeseries = tuple((start, found.get(start, ZERO)) for start in bucket_starts(query))
+        found = {start.astimezone(UTC): counts for start, counts in result.timeseries}
+        timeseries = tuple(
+            (start, found.get(start.astimezone(UTC), ZERO)) for start in bucket_starts(query)
+        )
     breakdown = None
     if query.group_by is not None:
         breakdown = tuple(sorted(result.breakdown, key=breakdown_order)[: query.limit])

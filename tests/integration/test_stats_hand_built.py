@@ -26,6 +26,7 @@ from adapters.postgres.pool import Pool
 from adapters.postgres.stats import PostgresStatsReader
 from analytics_core.ports import StatsReader
 from analytics_core.stats import (
+    DEFAULT_METRICS,
     Dimension,
     Filter,
     Interval,
@@ -35,7 +36,7 @@ from analytics_core.stats import (
     complete_report,
 )
 
-ALL = tuple(Metric)
+ALL = DEFAULT_METRICS
 READERS = ("postgres", "postgres-session-days", "postgres-raw", "local", "memory")
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from analytics_core.errors import InvalidRequestError
 from analytics_core.stats import (
     DEFAULT_LIMIT,
+    DEFAULT_METRICS,
     Counts,
     Dimension,
     Filter,
@@ -46,7 +47,7 @@ def test_defaults() -> None:
     """Without optional parameters: every metric, no group, no interval, no filter, limit 100."""
     query = parse()
     assert query == StatsQuery((SITE,), date(2026, 11, 1), date(2026, 11, 30))
-    assert query.metrics == tuple(Metric)
+    assert query.metrics == DEFAULT_METRICS
     assert (query.group_by, query.interval, query.filters, query.limit) == (
         None,
         None,
@@ -202,7 +203,7 @@ def test_any_text_parses_or_is_a_400(text: str) -> None:
 )
 def test_metric_arithmetic(counts: Counts, expected: tuple[object, ...]) -> None:
     """Ratios are exact fractions rounded half up; null without visits."""
-    assert tuple(counts.metrics(tuple(Metric)).values()) == expected
+    assert tuple(counts.metrics(DEFAULT_METRICS).values()) == expected
 
 
 def test_json_names() -> None:
@@ -215,6 +216,9 @@ def test_json_names() -> None:
         "bounceRate",
         "visitDuration",
         "viewsPerVisit",
+        "percentage",
+        "conversions",
+        "conversionRate",
     ]
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from analytics_core.querying import query_stats
 from analytics_core.stats import Counts, Interval, Metric, StatsQuery, StatsReport
@@ -36,14 +36,22 @@ from entrypoints.http import ApiRequest, LambdaHandler, Response, Router, json_r
 logger = logging.getLogger(__name__)
 
 
-def _metrics_json(counts: Counts, metrics: tuple[Metric, ...]) -> dict[str, object]:
-    return {metric.json_name: value for metric, value in counts.metrics(metrics).items()}
+def _metrics_json(
+    counts: Counts, metrics: tuple[Metric, ...], total_visitors: int | None = None
+) -> dict[str, object]:
+    chosen = counts.metrics(metrics, total_visitors)
+    return {metric.json_name: value for metric, value in chosen.items()}
 
 
 def _bucket_label(start: datetime, interval: Interval) -> str:
-    if interval is Interval.HOUR:
-        return start.strftime("%Y-%m-%dT%H:00:00Z")
-    return start.date().isoformat()
+    """A day, week or month bucket is its first local date; an hour bucket its start, `Z`
+    in UTC and with the local offset elsewhere (the hour repeated when clocks go back is two
+    buckets with different offsets)."""
+    if interval is not Interval.HOUR:
+        return start.date().isoformat()
+    if start.utcoffset() == timedelta(0) and start.tzinfo is UTC:
+        return start.strftime("%Y-%m-%dT%H:%M:00Z")
+    return start.isoformat(timespec="seconds")
 
 
 def query_json(query: StatsQuery) -> dict[str, object]:
@@ -60,6 +68,8 @@ def query_json(query: StatsQuery) -> dict[str, object]:
             for f in query.filters
         ],
         "limit": query.limit,
+        "goal": query.goal,
+        "timezone": query.timezone,
     }
 
 
@@ -99,7 +109,7 @@ def report_json(report: StatsReport) -> dict[str, object]:
         body["timeseries"] = timeseries
     if report.breakdown is not None:
         body["breakdown"] = [
-            {"value": value, **_metrics_json(counts, query.metrics)}
+            {"value": value, **_metrics_json(counts, query.metrics, report.totals.visitors)}
             for value, counts in report.breakdown
         ]
     if report.comparison is not None:

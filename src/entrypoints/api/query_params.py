@@ -18,22 +18,29 @@ from typing import TypeVar
 from analytics_core.errors import InvalidRequestError
 from analytics_core.ids import is_ulid
 from analytics_core.stats import (
+    ALTERNATIVES_SEPARATOR,
+    CONVERSION_METRICS,
     DEFAULT_LIMIT,
     DEFAULT_METRICS,
     EARLIEST_DATE,
+    MAX_ALTERNATIVES,
     MAX_FILTER_VALUE_LENGTH,
     MAX_FILTERS,
+    MAX_GOAL_LENGTH,
     MAX_HOURLY_RANGE_DAYS,
     MAX_LIMIT,
     MAX_RANGE_DAYS,
     MAX_SITES,
+    PROPERTY_PREFIX,
     Compare,
     Dimension,
+    Field,
     Filter,
     Interval,
     Metric,
     Operator,
     StatsQuery,
+    parse_field,
 )
 
 
@@ -67,11 +74,13 @@ def parse_stats_query(params: Mapping[str, str], *, today: date) -> StatsQuery:
         if name not in params:
             problems[name] = "required parameter"
     metrics = field("metrics", _parse_metrics, DEFAULT_METRICS)
-    group_by = field("groupBy", _enum_parser(Dimension, "dimension"), None)
+    group_by = field("groupBy", _parse_group_by, None)
     interval = field("interval", _enum_parser(Interval, "interval"), None)
     filters = field("filters", _parse_filters, no_filters)
     limit = field("limit", _parse_limit, DEFAULT_LIMIT)
     compare = field("compare", _enum_parser(Compare, "comparison"), None)
+    goal = field("goal", _parse_goal, None)
+    _check_metric_needs(problems, metrics, goal, group_by)
     if start is not None and end is not None:
         days = (end - start).days + 1
         if end < start:
@@ -100,7 +109,22 @@ def parse_stats_query(params: Mapping[str, str], *, today: date) -> StatsQuery:
         filters=filters,
         limit=limit,
         compare=compare,
+        goal=goal,
     )
+
+
+def _check_metric_needs(
+    problems: dict[str, str], metrics: tuple[Metric, ...], goal: str | None, group_by: Field | None
+) -> None:
+    """`goal` goes with a conversion metric and the reverse; `percentage` with `groupBy`."""
+    converting = [m.value for m in metrics if m in CONVERSION_METRICS]
+    if "goal" not in problems:
+        if goal is not None and not converting:
+            problems["goal"] = "goal needs the metric conversions or conversion_rate in metrics"
+        elif goal is None and converting:
+            problems["goal"] = f"required with the metric {converting[0]} (the goal's event name)"
+    if Metric.PERCENTAGE in metrics and group_by is None and "groupBy" not in problems:
+        problems["metrics"] = "percentage is a breakdown metric: it needs groupBy"
 
 
 _PARAMETERS = frozenset(
@@ -114,6 +138,7 @@ _PARAMETERS = frozenset(
         "filters",
         "limit",
         "compare",
+        "goal",
     }
 )
 
@@ -202,6 +227,41 @@ def _parse_limit(raw: str) -> int:
     return int(raw)
 
 
+_FIELD_CHOICES = ", ".join(d.value for d in Dimension) + f", {PROPERTY_PREFIX}<key>"
+
+
+def _parse_field(name: str, what: str) -> Field:
+    try:
+        return parse_field(name)
+    except ValueError as exc:
+        if name.startswith(PROPERTY_PREFIX):
+            raise _ProblemError(f"invalid property {what}: {exc}") from None
+        raise _ProblemError(f"unknown {what}; use one of {_FIELD_CHOICES}") from None
+
+
+def _parse_group_by(raw: str) -> Field:
+    return _parse_field(raw, "dimension")
+
+
+def _check_value(value: str, what: str) -> str:
+    if not value:
+        raise _ProblemError(f"{what} must not be empty")
+    if len(value) > MAX_FILTER_VALUE_LENGTH:
+        raise _ProblemError(f"{what} has at most {MAX_FILTER_VALUE_LENGTH} characters")
+    if any(not ch.isprintable() for ch in value) or any(s in value for s in _FORBIDDEN_IN_VALUES):
+        raise _ProblemError(
+            f"{what} must not contain control characters, quotes, backslashes, "
+            "semicolons or comment markers"
+        )
+    return value
+
+
+def _parse_goal(raw: str) -> str:
+    if len(raw) > MAX_GOAL_LENGTH:
+        raise _ProblemError(f"a goal has at most {MAX_GOAL_LENGTH} characters")
+    return _check_value(raw, "a goal")
+
+
 def _parse_filters(raw: str) -> tuple[Filter, ...]:
     parts = raw.split(";")
     if len(parts) > MAX_FILTERS:
@@ -212,21 +272,16 @@ def _parse_filters(raw: str) -> tuple[Filter, ...]:
 def _parse_filter(text: str) -> Filter:
     positions = [(text.find(op.value), op) for op in Operator if op.value in text]
     if not positions:
-        raise _ProblemError("each filter must look like dimension==value or dimension!=value")
+        operators = ", ".join(op.value for op in Operator)
+        raise _ProblemError(
+            f"each filter must look like dimension<operator>value with an operator of "
+            f"{operators} (alternatives as a|b)"
+        )
     position, operator = min(positions, key=lambda found: found[0])
     name, value = text[:position].strip(), text[position + len(operator.value) :]
-    try:
-        dimension = Dimension(name)
-    except ValueError:
-        choices = ", ".join(d.value for d in Dimension)
-        raise _ProblemError(f"unknown filter dimension; use one of {choices}") from None
-    if not value:
-        raise _ProblemError("a filter value must not be empty")
-    if len(value) > MAX_FILTER_VALUE_LENGTH:
-        raise _ProblemError(f"a filter value has at most {MAX_FILTER_VALUE_LENGTH} characters")
-    if any(not ch.isprintable() for ch in value) or any(s in value for s in _FORBIDDEN_IN_VALUES):
-        raise _ProblemError(
-            "a filter value must not contain control characters, quotes, backslashes, "
-            "semicolons or comment markers"
-        )
-    return Filter(dimension, operator, value)
+    dimension = _parse_field(name, "filter dimension")
+    alternatives = value.split(ALTERNATIVES_SEPARATOR)
+    if len(alternatives) > MAX_ALTERNATIVES:
+        raise _ProblemError(f"a filter has at most {MAX_ALTERNATIVES} alternatives")
+    values = tuple(dict.fromkeys(_check_value(item, "a filter value") for item in alternatives))
+    return Filter(dimension, operator, values)
