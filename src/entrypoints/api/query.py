@@ -27,7 +27,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from analytics_core.querying import query_stats
-from analytics_core.stats import Counts, Interval, Metric, StatsQuery, StatsReport
+from analytics_core.stats import (
+    DEFAULT_TIMEZONE,
+    Counts,
+    Interval,
+    Metric,
+    StatsQuery,
+    StatsReport,
+)
 from entrypoints import logs
 from entrypoints.api.query_params import parse_stats_query
 from entrypoints.bootstrap import Services
@@ -55,8 +62,9 @@ def _bucket_label(start: datetime, interval: Interval) -> str:
 
 
 def query_json(query: StatsQuery) -> dict[str, object]:
-    """The query as the answer echoes it."""
-    return {
+    """The query as the answer echoes it (`goal` when given, `timezone` when not UTC: the
+    answers of earlier versions keep their exact shape)."""
+    echoed: dict[str, object] = {
         "siteIds": list(query.site_ids),
         "startDate": query.start_date.isoformat(),
         "endDate": query.end_date.isoformat(),
@@ -68,9 +76,12 @@ def query_json(query: StatsQuery) -> dict[str, object]:
             for f in query.filters
         ],
         "limit": query.limit,
-        "goal": query.goal,
-        "timezone": query.timezone,
     }
+    if query.goal is not None:
+        echoed["goal"] = query.goal
+    if query.timezone != DEFAULT_TIMEZONE:
+        echoed["timezone"] = query.timezone
+    return echoed
 
 
 def _timeseries_json(report: StatsReport) -> list[dict[str, object]] | None:
