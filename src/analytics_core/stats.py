@@ -451,10 +451,12 @@ def hour_start(moment: datetime, tz: tzinfo) -> datetime:
     """The start instant of the local hour holding `moment`, as an aware datetime in `tz`
     (the hour repeated when clocks go back is two buckets, told apart by their offsets)."""
     local = moment.astimezone(tz)
-    return (
-        local
-        - timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
-    ).astimezone(tz)
+    # Subtract in UTC: wall-clock arithmetic on `local` drops `fold`, which would send the
+    # second 1 am of a fall-back day to the first one.
+    into_hour = timedelta(
+        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+    )
+    return (moment.astimezone(UTC) - into_hour).astimezone(tz)
 
 
 def bucket_starts(query: StatsQuery) -> list[datetime]:
@@ -473,7 +475,8 @@ def bucket_starts(query: StatsQuery) -> list[datetime]:
         while moment < end:
             starts.append(hour_start(moment, tz))
             moment += timedelta(hours=1)
-        return list(dict.fromkeys(starts))
+        # Keyed by instant: within one zone, the two 1 am of a fall-back day compare equal.
+        return list({start.astimezone(UTC): start for start in starts}.values())
     if query.interval is Interval.DAY:
         return [local_midnight(query.start_date + timedelta(days=d), tz) for d in range(query.days)]
     if query.interval is Interval.WEEK:
