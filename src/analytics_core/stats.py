@@ -449,14 +449,12 @@ def local_date(moment: datetime, tz: tzinfo) -> date:
 
 def hour_start(moment: datetime, tz: tzinfo) -> datetime:
     """The start instant of the local hour holding `moment`, as an aware datetime in `tz`
-    (the hour repeated when clocks go back is two buckets, told apart by their offsets)."""
+    (the hour repeated when clocks go back is two buckets, told apart by their offsets).
+    Computed on the UTC instant: arithmetic on aware datetimes of one zone is wall-clock
+    arithmetic, and comparing them ignores which of a repeated hour they are."""
     local = moment.astimezone(tz)
-    # Subtract in UTC: wall-clock arithmetic on `local` drops `fold`, which would send the
-    # second 1 am of a fall-back day to the first one.
-    into_hour = timedelta(
-        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
-    )
-    return (moment.astimezone(UTC) - into_hour).astimezone(tz)
+    past = timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+    return (moment.astimezone(UTC) - past).astimezone(tz)
 
 
 def bucket_starts(query: StatsQuery) -> list[datetime]:
