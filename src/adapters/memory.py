@@ -55,6 +55,7 @@ class InMemorySiteRepository:
             compliance_level=site.compliance_level,
             created_at=site.created_at,
             updated_at=site.created_at,
+            timezone=site.timezone,
         )
         with self._lock:
             if site.site_id in self._sites:
@@ -85,6 +86,7 @@ class InMemorySiteRepository:
                 name=site.name,
                 domains=site.domains,
                 compliance_level=site.compliance_level,
+                timezone=site.timezone,
                 updated_at=site.updated_at,
             )
             self._sites[site.site_id] = stored

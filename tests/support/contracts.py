@@ -34,6 +34,7 @@ CONTRACTS = (
             f"{_I}test_repository_contract.py::test_scoping_by_owner",
             f"{_I}test_repository_contract.py::test_list_is_oldest_first",
             f"{_I}test_repository_contract.py::test_update_changes_only_editable_fields",
+            f"{_I}test_site_timezone_contract.py::test_a_sites_time_zone_is_stored_utc_by_default_and_changed_by_an_update",
         ),
         ("adapters.memory:InMemorySiteRepository",),
         ("adapters.postgres.sites:PostgresSiteRepository",),

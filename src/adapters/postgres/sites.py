@@ -15,14 +15,15 @@ from analytics_core.sites import Account, ComplianceLevel, EmailNotifications, N
 
 _SITE_COLUMNS = (
     "site_id, owner_sub, name, domains, plan, request_allowance, compliance_level, "
-    "created_at, updated_at, allowance_period_start, "
+    "created_at, updated_at, allowance_period_start, timezone, "
     "(SELECT plans.monthly_allowance FROM plans WHERE plans.plan = sites.plan)"
 )
 
 
 def site_from_row(row: tuple[Any, ...]) -> Site:
     """A `Site` from a row of `_SITE_COLUMNS`."""
-    site_id, owner, name, domains, plan, allowance, level, created, updated, period, monthly = row
+    site_id, owner, name, domains, plan, allowance, level, created, updated = row[:9]
+    period, zone, monthly = row[9:]
     return Site(
         allowance_period_start=period,
         monthly_allowance=None if monthly is None else int(monthly),
@@ -35,6 +36,7 @@ def site_from_row(row: tuple[Any, ...]) -> Site:
         compliance_level=ComplianceLevel(level),
         created_at=created,
         updated_at=updated,
+        timezone=zone,
     )
 
 
@@ -56,8 +58,8 @@ class PostgresSiteRepository:
             row = conn.execute(
                 f"""
                 INSERT INTO sites (site_id, owner_sub, name, domains, compliance_level,
-                                   created_at, updated_at, allowance_period_start)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                                   created_at, updated_at, allowance_period_start, timezone)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
                 RETURNING {_SITE_COLUMNS}
                 """,  # noqa: S608  # column list is a constant
                 (
@@ -69,6 +71,7 @@ class PostgresSiteRepository:
                     site.created_at,
                     site.created_at,
                     period_start(site.created_at.astimezone(UTC).date()),
+                    site.timezone,
                 ),
             ).fetchone()
         assert row is not None  # noqa: S101  # INSERT ... RETURNING yields the row
@@ -95,12 +98,14 @@ class PostgresSiteRepository:
         return None if row is None else site_from_row(row)
 
     def update(self, site: Site) -> Site | None:
-        """Store the owner-editable fields; None when the owner no longer has the site."""
+        """Store the owner-editable fields (name, domains, compliance level, time zone); None
+        when the owner no longer has the site."""
         with transaction(self._pool) as conn:
             row = conn.execute(
                 f"""
                 UPDATE sites
-                SET name = %s, domains = %s, compliance_level = %s, updated_at = %s
+                SET name = %s, domains = %s, compliance_level = %s, timezone = %s,
+                    updated_at = %s
                 WHERE site_id = %s AND owner_sub = %s
                 RETURNING {_SITE_COLUMNS}
                 """,  # noqa: S608  # column list is a constant
@@ -108,6 +113,7 @@ class PostgresSiteRepository:
                     site.name,
                     list(site.domains),
                     int(site.compliance_level),
+                    site.timezone,
                     site.updated_at,
                     site.site_id,
                     site.owner_sub,
