@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 def _metrics_json(
     counts: Counts, metrics: tuple[Metric, ...], total_visitors: int | None = None
 ) -> dict[str, object]:
+    """The metrics' JSON; `percentage` only in breakdown rows (given `total_visitors`)."""
+    if total_visitors is None:
+        metrics = tuple(m for m in metrics if m is not Metric.PERCENTAGE)
     chosen = counts.metrics(metrics, total_visitors)
     return {metric.json_name: value for metric, value in chosen.items()}
 

@@ -89,13 +89,24 @@ def query(  # noqa: PLR0917  # typer reads options from parameters
         str, typer.Option(help="Comma-separated: visitors, visits, pageviews, events, ...")
     ] = "visitors,visits,pageviews,bounce_rate,visit_duration",
     group_by: Annotated[
-        str | None, typer.Option("--group-by", help="pathname, referer_domain, browser, ...")
+        str | None,
+        typer.Option(
+            "--group-by", help="pathname, entry_page, referer_domain, property:<key>, ..."
+        ),
     ] = None,
     interval: Annotated[
         str | None, typer.Option(help="hour, day, week or month: a time series.")
     ] = None,
     filters: Annotated[
-        str | None, typer.Option(help="dim==value;dim!=value (e.g. country==DE)")
+        str | None,
+        typer.Option(
+            help="Filters joined by ';', each dim==a|b, dim!=a, dim~=text or dim!~text "
+            "(e.g. country==DE|AT;pathname~=blog;property:plan==pro)"
+        ),
+    ] = None,
+    goal: Annotated[
+        str | None,
+        typer.Option(help="The event name conversions and conversion_rate count (e.g. signup)."),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
     owner: OwnerOption = DEFAULT_OWNER,
@@ -110,7 +121,7 @@ def query(  # noqa: PLR0917  # typer reads options from parameters
         "endDate": end or today.isoformat(),
         "metrics": metrics,
     }
-    optional = {"groupBy": group_by, "interval": interval, "filters": filters}
+    optional = {"groupBy": group_by, "interval": interval, "filters": filters, "goal": goal}
     parameters.update({k: v for k, v in optional.items() if v})
     if limit is not None:
         parameters["limit"] = str(limit)
