@@ -3,6 +3,10 @@ read and change an account's preferences. The values and their rules are in `sit
 
 A site belongs to one owner (the Cognito `sub`); to anyone else it does not exist, so someone
 else's site is `NotFoundError` exactly like a missing one.
+
+A site's time zone (IANA, `UTC` by default) makes its stats days and hours local. Changing it
+rebuilds the site's hot read model (`ReadModel.rebuild`) within the request, so that the next
+query answers in the new zone from the first one on.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from analytics_core.ports import (
     Clock,
     ColdSiteEraser,
     IdGenerator,
+    ReadModel,
     SiteDeletions,
     SiteRepository,
 )
@@ -34,9 +39,22 @@ from analytics_core.sites import (
     check_email_notifications,
     check_name,
 )
+from analytics_core.stats import check_timezone
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+
+ZONE_CHANGE_REBUILD_TIMEOUT = timedelta(seconds=20)
+"""How long the rebuild after a change of time zone may take: within the sites function's
+29 s (the HTTP API waits 30 s at most)."""
+
+
+def check_site_timezone(name: str, field: str = "timezone") -> str:
+    """An IANA time zone name (`UTC` included), as given."""
+    try:
+        return check_timezone(name)
+    except ValueError as exc:
+        raise InvalidRequestError.for_field(field, str(exc)) from None
 
 
 def _checked(problems: dict[str, str], check: Callable[[_T], _R], value: _T) -> _R | None:
@@ -56,7 +74,8 @@ def create_site(
     name = _checked(problems, check_name, draft.name)
     domains = _checked(problems, check_domains, draft.domains)
     level = _checked(problems, check_compliance_level, draft.compliance_level)
-    if name is None or domains is None or level is None:
+    timezone = _checked(problems, check_site_timezone, draft.timezone)
+    if name is None or domains is None or level is None or timezone is None:
         raise InvalidRequestError("invalid site", problems)
     return sites.add(
         NewSite(
@@ -66,6 +85,7 @@ def create_site(
             domains=domains,
             compliance_level=level,
             created_at=clock(),
+            timezone=timezone,
         )
     )
 
@@ -84,11 +104,22 @@ def get_site(sites: SiteRepository, owner: str, site_id: str) -> Site:
 
 
 def update_site(
-    sites: SiteRepository, clock: Clock, owner: str, site_id: str, changes: SiteChanges
+    sites: SiteRepository,
+    clock: Clock,
+    owner: str,
+    site_id: str,
+    changes: SiteChanges,
+    *,
+    read_model: ReadModel | None = None,
 ) -> Site:
-    """Apply an owner's changes to name, domains and compliance level; bumps `updated_at`."""
+    """Apply an owner's changes to name, domains, compliance level and time zone; bumps
+    `updated_at`. A change of time zone rebuilds the site's read model (`read_model`, which
+    the caller must give when `changes` names a zone); when the rebuild fails, the site is put
+    back as it was and the error goes up."""
     if changes.is_empty():
-        raise InvalidRequestError("nothing to update: send name, domains or complianceLevel")
+        raise InvalidRequestError(
+            "nothing to update: send name, domains, complianceLevel or timezone"
+        )
     problems: dict[str, str] = {}
     name = None if changes.name is None else _checked(problems, check_name, changes.name)
     domains = (
@@ -99,6 +130,11 @@ def update_site(
         if changes.compliance_level is None
         else _checked(problems, check_compliance_level, changes.compliance_level)
     )
+    timezone = (
+        None
+        if changes.timezone is None
+        else _checked(problems, check_site_timezone, changes.timezone)
+    )
     if problems:
         raise InvalidRequestError("invalid site", problems)
     current = get_site(sites, owner, site_id)
@@ -107,11 +143,25 @@ def update_site(
         name=current.name if name is None else name,
         domains=current.domains if domains is None else domains,
         compliance_level=current.compliance_level if level is None else level,
+        timezone=current.timezone if timezone is None else timezone,
         updated_at=clock(),
     )
-    stored = sites.update(updated)
+    stored = _stored(sites, updated)
+    if stored.timezone != current.timezone:
+        if read_model is None:
+            raise TypeError("a change of time zone needs the read model")
+        try:
+            read_model.rebuild([site_id], timeout=ZONE_CHANGE_REBUILD_TIMEOUT)
+        except InfrastructureError:
+            _stored(sites, current)  # the request had no effect: it can simply be retried
+            raise
+    return stored
+
+
+def _stored(sites: SiteRepository, site: Site) -> Site:
+    stored = sites.update(site)
     if stored is None:  # deleted or changed hands between the read and the write
-        raise NotFoundError("site", site_id)
+        raise NotFoundError("site", site.site_id)
     return stored
 
 

@@ -21,7 +21,7 @@ from analytics_core.sites import Account, Site, SiteChanges, SiteDraft
 
 _T = TypeVar("_T")
 
-SITE_FIELDS = frozenset({"name", "domains", "complianceLevel"})
+SITE_FIELDS = frozenset({"name", "domains", "complianceLevel", "timezone"})
 SITE_READ_ONLY = frozenset(
     {"siteId", "ownerSub", "plan", "requestAllowance", "createdAt", "updatedAt"}
 )
@@ -116,12 +116,12 @@ def _field_problems(exc: cattrs.ClassValidationError) -> dict[str, str]:
 
 
 def parse_site_draft(body: object) -> SiteDraft:
-    """A POST /api/sites body: name, domains, optional complianceLevel."""
+    """A POST /api/sites body: name, domains, optional complianceLevel and timezone."""
     return _structure(body, SiteDraft, SITE_FIELDS, SITE_READ_ONLY)
 
 
 def parse_site_changes(body: object) -> SiteChanges:
-    """A PUT /api/sites/{id} body: any of name, domains, complianceLevel."""
+    """A PUT /api/sites/{id} body: any of name, domains, complianceLevel, timezone."""
     return _structure(body, SiteChanges, SITE_FIELDS, SITE_READ_ONLY)
 
 
@@ -154,6 +154,7 @@ def site_json(site: Site) -> dict[str, object]:
         "plan": site.plan,
         "requestAllowance": site.request_allowance,
         "complianceLevel": int(site.compliance_level),
+        "timezone": site.timezone,
         "createdAt": iso_millis(site.created_at),
         "updatedAt": iso_millis(site.updated_at),
         "allowance": allowance_json(site),

@@ -54,7 +54,12 @@ def make_handler(services: Services) -> LambdaHandler:
     def update(request: ApiRequest) -> Response:
         owner = request.caller()
         changes = parse_site_changes(request.json_body())
-        site = core.update_site(sites, clock, owner, request.path_parameters["id"], changes)
+        # Only a change of time zone needs the hot store's read model (a rebuild): other
+        # updates, and functions without the database's read model, never build it.
+        read_model = None if changes.timezone is None else services.read_model
+        site = core.update_site(
+            sites, clock, owner, request.path_parameters["id"], changes, read_model=read_model
+        )
         return json_response(200, site_json(site))
 
     return Router(
