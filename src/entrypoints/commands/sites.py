@@ -16,6 +16,7 @@ from analytics_core.diagnostics import diagnose_ingest
 from analytics_core.outcomes import Outcome
 from analytics_core.plans import assign_plan
 from analytics_core.sites import SiteDraft
+from analytics_core.stats import DEFAULT_TIMEZONE
 from entrypoints.api.ingest_diagnostics import diagnostics_json, outcome_key, parse_ingest_range
 from entrypoints.api.schemas import site_json
 from entrypoints.commands.common import (
@@ -42,6 +43,10 @@ def sites_create(  # noqa: PLR0917  # typer reads options from parameters
     compliance_level: Annotated[
         int, typer.Option(min=0, max=2, help="0 compliance required, 1 maybe, 2 not required.")
     ] = 1,
+    timezone: Annotated[
+        str,
+        typer.Option(help="IANA time zone of the site's stats days and hours (Europe/Berlin)."),
+    ] = DEFAULT_TIMEZONE,
     owner: OwnerOption = DEFAULT_OWNER,
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
     as_json: JsonOption = False,  # noqa: FBT002  # a typer flag
@@ -53,7 +58,9 @@ def sites_create(  # noqa: PLR0917  # typer reads options from parameters
             services.clock,
             services.new_id,
             owner,
-            SiteDraft(name=name, domains=domain, compliance_level=compliance_level),
+            SiteDraft(
+                name=name, domains=domain, compliance_level=compliance_level, timezone=timezone
+            ),
         )
     if as_json:
         print(json.dumps(site_json(site), indent=2))  # noqa: T201
@@ -74,7 +81,8 @@ def sites_list(
         print(json.dumps([site_json(s) for s in sites], indent=2))  # noqa: T201
         return
     table = Table(title=f"Sites of {owner}")
-    for column in ("site id", "name", "domains", "plan", "allowance", "level", "created"):
+    columns = ("site id", "name", "domains", "plan", "allowance", "level", "time zone", "created")
+    for column in columns:
         table.add_column(
             column,
             justify="right" if column == "allowance" else "left",
@@ -88,6 +96,7 @@ def sites_list(
             site.plan,
             f"{site.request_allowance:,}",
             str(int(site.compliance_level)),
+            site.timezone,
             site.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         )
     out.print(table)
