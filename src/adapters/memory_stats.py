@@ -2,9 +2,11 @@
 
 It is the fake of the unit tests and the reference the store adapters are checked against
 (the same rows must give the same answer from PostgreSQL, DuckDB and this). It is written
-for clarity, not speed: every query walks every row. Like the cold store it tolerates rows
-delivered twice (one copy per table and `event_uid` counts), and counts every row without a
-uid (`MISSING_UID`, as the DynamoDB version wrote them) under its stand-in uid.
+for clarity, not speed: every query walks every row. Every date is the local date of the
+row's timestamp in the query's time zone (`StatsQuery.zone`), never the stored UTC `dt`.
+Like the cold store it tolerates rows delivered twice (one copy per table and `event_uid`
+counts), and counts every row without a uid (`MISSING_UID`, as the DynamoDB version wrote
+them) under its stand-in uid.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 import attrs
 
@@ -24,11 +26,17 @@ from analytics_core.stats import (
     PAGEVIEW,
     Counts,
     Dimension,
+    Field,
     Interval,
+    Property,
     StatsQuery,
     StatsResult,
     breakdown_order,
     bucket_of,
+    day_bucket,
+    local_date,
+    local_midnight,
+    property_text,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,31 +51,55 @@ def epoch_ms(moment: datetime) -> int:
 
 
 @attrs.frozen
+class _Visit:
+    """What an initial event's visit window holds: the session's events dated on the initial
+    event's (local) day and the day after."""
+
+    pageviews: int
+    duration_ms: int
+    exit_page: str | None  # the pathname of the window's last pageview
+
+
+@attrs.frozen
 class _Fact:
     row: Row
     initial: InitialEventRow | None  # the attributed initial event
-    visit: tuple[int, int] | None  # (pageviews, duration ms) when the row is a visit
+    window: _Visit | None  # the attributed initial event's visit window
+    is_visit: bool  # whether the row is a visit (its own attributed initial event)
 
-    def value(self, dimension: Dimension) -> str | None:
-        if not dimension.per_session:
-            return str(getattr(self.row, dimension.value))
-        return None if self.initial is None else getattr(self.initial, dimension.value)
+    def value(self, field: Field) -> str | None:
+        if isinstance(field, Property):
+            properties = self.row.properties
+            return None if properties is None else property_text(properties.get(field.key))
+        if not field.per_session:
+            return str(getattr(self.row, field.value))
+        if self.initial is None:
+            return None
+        if field is Dimension.ENTRY_PAGE:
+            return self.initial.pathname
+        if field is Dimension.EXIT_PAGE:
+            return None if self.window is None else self.window.exit_page
+        value: str | None = getattr(self.initial, field.value)
+        return value
 
 
 class _Tally:
     def __init__(self) -> None:
         self.events = self.pageviews = self.visits = self.bounces = self.duration_ms = 0
         self.sessions: set[SessionKey] = set()
+        self.converted: set[SessionKey] = set()
 
-    def add(self, fact: _Fact) -> None:
+    def add(self, fact: _Fact, goal: str | None) -> None:
+        session = (fact.row.site_id, fact.row.session_id)
         self.events += 1
         self.pageviews += fact.row.event == PAGEVIEW
-        self.sessions.add((fact.row.site_id, fact.row.session_id))
-        if fact.visit is not None:
-            pageviews, duration = fact.visit
+        self.sessions.add(session)
+        if goal is not None and fact.row.event == goal:
+            self.converted.add(session)
+        if fact.is_visit and fact.window is not None:
             self.visits += 1
-            self.bounces += pageviews == 1
-            self.duration_ms += duration
+            self.bounces += fact.window.pageviews == 1
+            self.duration_ms += fact.window.duration_ms
 
     def counts(self) -> Counts:
         return Counts(
@@ -77,15 +109,20 @@ class _Tally:
             visits=self.visits,
             bounces=self.bounces,
             duration_ms=self.duration_ms,
+            conversions=len(self.converted),
         )
 
 
-def _bucket(row: Row, interval: Interval) -> datetime:
-    """The bucket of a row: by its `dt`, and its UTC hour for hourly buckets (as the SQL)."""
-    day = datetime(row.dt.year, row.dt.month, row.dt.day, tzinfo=UTC)
+def _bucket(moment: datetime, day: date, interval: Interval, tz: tzinfo) -> datetime:
+    """The start of a row's bucket: its local hour, or the local midnight starting the day,
+    week or month of its local date."""
     if interval is Interval.HOUR:
-        return day + timedelta(hours=row.timestamp.astimezone(UTC).hour)
-    return bucket_of(day, interval)
+        return bucket_of(moment, interval, tz)
+    return local_midnight(day_bucket(day, interval), tz)
+
+
+def _first(item: tuple[datetime, object]) -> datetime:
+    return item[0]
 
 
 class InMemoryStatsReader:
@@ -165,53 +202,73 @@ class InMemoryStatsReader:
             return event_uid in (self._events if table == "events" else self._initial)
 
     def read(self, query: StatsQuery) -> StatsResult:
-        """Answer `query` by the definitions."""
+        """Answer `query` by the definitions (every date the local date in `query.zone`)."""
+        tz = query.zone
         sites = set(query.site_ids)
         all_events, all_initial = self.rows()
-        initial = [i for i in all_initial if i.site_id in sites]
-        rows: list[Row] = [e for e in all_events if e.site_id in sites]
-        rows += initial
-        by_session: dict[SessionKey, list[Row]] = defaultdict(list)
-        for row in rows:
-            by_session[row.site_id, row.session_id].append(row)
-        initials: dict[SessionKey, list[InitialEventRow]] = defaultdict(list)
-        for row in initial:
-            initials[row.site_id, row.session_id].append(row)
+        every: list[Row] = [*all_events, *all_initial]
+        rows = [row for row in every if row.site_id in sites]
+        dated = [(row, local_date(row.timestamp, tz)) for row in rows]
+        by_session: dict[SessionKey, list[tuple[Row, date]]] = defaultdict(list)
+        initials: dict[SessionKey, list[tuple[InitialEventRow, date]]] = defaultdict(list)
+        for row, day in dated:
+            by_session[row.site_id, row.session_id].append((row, day))
+            if isinstance(row, InitialEventRow):
+                initials[row.site_id, row.session_id].append((row, day))
 
-        def attributed(key: SessionKey, day: date) -> InitialEventRow | None:
-            candidates = [i for i in initials.get(key, ()) if i.dt in (day - _DAY, day)]
-            return min(candidates, key=lambda i: (i.timestamp, i.event_uid), default=None)
+        def attributed(key: SessionKey, day: date) -> tuple[InitialEventRow, date] | None:
+            candidates = [(i, d) for i, d in initials.get(key, ()) if d in (day - _DAY, day)]
+            return min(candidates, key=lambda c: (c[0].timestamp, c[0].event_uid), default=None)
 
-        def visit_of(row: Row, initial: InitialEventRow | None) -> tuple[int, int] | None:
-            if initial is None or row is not initial or initial.dt != row.dt:
-                return None
-            window = [
-                r
-                for r in by_session[row.site_id, row.session_id]
-                if row.dt <= r.dt <= row.dt + _DAY
-            ]
-            stamps = [epoch_ms(r.timestamp) for r in window]
-            return sum(r.event == PAGEVIEW for r in window), max(stamps) - min(stamps)
+        windows: dict[tuple[SessionKey, str], _Visit] = {}
+
+        def window_of(key: SessionKey, initial: InitialEventRow, day: date) -> _Visit:
+            if (key, initial.event_uid) not in windows:
+                window = [r for r, d in by_session[key] if day <= d <= day + _DAY]
+                stamps = [epoch_ms(r.timestamp) for r in window]
+                pageviews = sorted(
+                    (r for r in window if r.event == PAGEVIEW),
+                    key=lambda r: (r.timestamp, r.event_uid),
+                )
+                windows[key, initial.event_uid] = _Visit(
+                    pageviews=len(pageviews),
+                    duration_ms=max(stamps) - min(stamps),
+                    exit_page=pageviews[-1].pathname if pageviews else None,
+                )
+            return windows[key, initial.event_uid]
 
         totals = _Tally()
-        buckets: dict[datetime, _Tally] = defaultdict(_Tally)
+        # By UTC start: within one zone, the two 1 am of a fall-back day compare equal.
+        buckets: dict[datetime, tuple[datetime, _Tally]] = {}
         groups: dict[str | None, _Tally] = defaultdict(_Tally)
-        for row in rows:
-            if not query.start_date <= row.dt <= query.end_date:
+        for row, day in dated:
+            if not query.start_date <= day <= query.end_date:
                 continue
-            initial_event = attributed((row.site_id, row.session_id), row.dt)
-            fact = _Fact(row, initial_event, visit_of(row, initial_event))
+            key = (row.site_id, row.session_id)
+            found = attributed(key, day)
+            if found is None:
+                fact = _Fact(row, None, None, is_visit=False)
+            else:
+                initial, initial_day = found
+                window = window_of(key, initial, initial_day)
+                fact = _Fact(row, initial, window, is_visit=row is initial)
             if not all(f.matches(fact.value(f.dimension)) for f in query.filters):
                 continue
-            totals.add(fact)
+            totals.add(fact, query.goal)
             if query.interval is not None:
-                buckets[_bucket(row, query.interval)].add(fact)
+                start = _bucket(row.timestamp, day, query.interval, tz)
+                instant = start.astimezone(UTC)
+                if instant not in buckets:
+                    buckets[instant] = (start, _Tally())
+                buckets[instant][1].add(fact, query.goal)
             if query.group_by is not None:
-                groups[fact.value(query.group_by)].add(fact)
+                groups[fact.value(query.group_by)].add(fact, query.goal)
         breakdown = sorted(((v, t.counts()) for v, t in groups.items()), key=breakdown_order)
         return StatsResult(
             totals=totals.counts(),
-            timeseries=tuple(sorted((start, t.counts()) for start, t in buckets.items())),
+            timeseries=tuple(
+                (start, tally.counts()) for _, (start, tally) in sorted(buckets.items(), key=_first)
+            ),
             breakdown=tuple(breakdown[: query.limit]),
         )
 
