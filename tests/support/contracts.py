@@ -141,6 +141,14 @@ CONTRACTS = (
         ("adapters.postgres.stats:PostgresStatsReader", "adapters.aws.athena:AthenaStatsReader"),
     ),
     Contract(
+        "RealtimeReader",
+        (
+            f"{_I}test_realtime_contract.py::test_realtime_counts_the_sessions_of_the_window_and_ranks_their_pages",
+        ),
+        ("adapters.memory_realtime:InMemoryRealtimeReader",),
+        ("adapters.postgres.realtime:PostgresRealtimeReader",),
+    ),
+    Contract(
         "ReadModel",
         (
             f"{_I}test_read_model_contract.py::test_a_fold_takes_in_the_pending_rows_of_its_sites_only",
