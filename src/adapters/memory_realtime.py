@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from adapters.memory_stats import InMemoryStatsReader
+from analytics_core.rows import Row
 from analytics_core.stats import Realtime
 
 
@@ -22,7 +23,8 @@ class InMemoryRealtimeReader:
         events, initial_events = self._store.rows()
         sessions: set[str] = set()
         by_page: defaultdict[str, set[str]] = defaultdict(set)
-        for row in (*events, *initial_events):
+        rows: list[Row] = [*events, *initial_events]
+        for row in rows:
             if row.site_id == site_id and since <= row.timestamp <= until:
                 sessions.add(row.session_id)
                 by_page[row.pathname].add(row.session_id)
