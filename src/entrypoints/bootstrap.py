@@ -45,6 +45,7 @@ from analytics_core.ports import (
     IngestStream,
     Plans,
     ReadModel,
+    RealtimeReader,
     SiteConfigs,
     SiteRepository,
     StatsReader,
@@ -290,6 +291,13 @@ class Services:
         from adapters.postgres.stats import STATEMENT_TIMEOUT_MS  # noqa: PLC0415  # query only
 
         return PostgresReadModel(self.pool, statement_timeout_ms=STATEMENT_TIMEOUT_MS)
+
+    @cached_property
+    def realtime(self) -> RealtimeReader:
+        """Who is on a site now (GET /api/realtime), from the hot store's event tables."""
+        from adapters.postgres.realtime import PostgresRealtimeReader  # noqa: PLC0415  # query only
+
+        return PostgresRealtimeReader(self.pool)
 
     @cached_property
     def hot_coverage(self) -> HotCoverage:

@@ -1,4 +1,5 @@
-"""GET /api/query: aggregate statistics of the caller's sites (see docs/query-api.md).
+"""GET /api/query: aggregate statistics of the caller's sites (see docs/query-api.md); and
+GET /api/realtime, who is on one of them now.
 
 The handler reads the caller from the JWT claims, parses the query string into a
 `StatsQuery` (400 naming each bad parameter), and lets `query_stats` check ownership (404 for
@@ -18,20 +19,32 @@ when `groupBy` is (ordered by visitors, then value; at most `limit` rows), `comp
 `compare=previous_period` is (the range of the same length just before; its `timeseries` only
 with `interval`). Metric keys are
 camelCase (`bounceRate`, `visitDuration`, `viewsPerVisit`); a ratio without visits is null.
+
+`GET /api/realtime?siteId=<ULID>` answers the sessions with an event in the last five minutes
+(rows not folded into the read model included) and their top ten pages:
+
+    {"siteId", "visitors", "pages": [{"value": "/pricing", "visitors": 3}]}
+
+A missing or malformed `siteId` (or any other parameter) is a 400 naming it; a site that is
+not the caller's a 404, like a missing one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from analytics_core.querying import query_stats
+from analytics_core.errors import InvalidRequestError
+from analytics_core.ids import is_ulid
+from analytics_core.querying import query_stats, realtime
 from analytics_core.stats import (
     DEFAULT_TIMEZONE,
     Counts,
     Interval,
     Metric,
+    Realtime,
     StatsQuery,
     StatsReport,
 )
@@ -131,8 +144,32 @@ def report_json(report: StatsReport) -> dict[str, object]:
     return body
 
 
+def parse_realtime_site(params: Mapping[str, str]) -> str:
+    """The site of `GET /api/realtime`'s parameters; `InvalidRequestError` naming each bad
+    one (only `siteId`, one ULID, is known)."""
+    problems = {str(name): "unknown parameter" for name in params if name != "siteId"}
+    site_id = params.get("siteId")
+    if site_id is None:
+        problems["siteId"] = "required parameter"
+    elif not is_ulid(site_id):
+        problems["siteId"] = "must be one site id (a ULID)"
+    if problems:
+        raise InvalidRequestError("invalid realtime request", problems)
+    assert site_id is not None  # noqa: S101  # the problems above cover None
+    return site_id
+
+
+def realtime_json(answer: Realtime) -> dict[str, object]:
+    """GET /api/realtime's JSON body."""
+    return {
+        "siteId": answer.site_id,
+        "visitors": answer.visitors,
+        "pages": [{"value": page, "visitors": visitors} for page, visitors in answer.pages],
+    }
+
+
 def make_handler(services: Services) -> LambdaHandler:
-    """The API Gateway handler of GET /api/query, over `services`.
+    """The API Gateway handler of GET /api/query and GET /api/realtime, over `services`.
 
     Both stores are built here, so a missing setting (ATHENA_*, LOCAL_LAKE_DIR, the database)
     stops the cold start with its name.
@@ -172,4 +209,13 @@ def make_handler(services: Services) -> LambdaHandler:
         )
         return json_response(200, report_json(report))
 
-    return Router({"GET /api/query": query})
+    def realtime_now(request: ApiRequest) -> Response:
+        owner = request.caller()
+        site_id = parse_realtime_site(request.query)
+        # Built on first use (then cached): it shares the hot store's pool, which the stores
+        # above already require at cold start.
+        reader = services.realtime
+        answer = realtime(site_id, owner, sites=sites, reader=reader, clock=clock)
+        return json_response(200, realtime_json(answer))
+
+    return Router({"GET /api/query": query, "GET /api/realtime": realtime_now})
