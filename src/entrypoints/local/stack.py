@@ -7,10 +7,10 @@ released on exit, migrated). The cold store defaults to the local Parquet lake i
 streams of a deployment).
 
 `LocalStack` is `analytics serve`: the real collect, processIngest, sites, accounts and query
-handlers, wired by `bootstrap.build` with two local parts, the in-process Firehose stream
-(`adapters.local.firehose`) between collect and processIngest, and the HTTP adapter
-(`entrypoints.local.http_adapter`) in front of the API handlers. Closing it stops the HTTP
-server first, then delivers whatever the stream still buffers, then releases the database.
+(with realtime) handlers, wired by `bootstrap.build` with two local parts, the in-process
+Firehose stream (`adapters.local.firehose`) between collect and processIngest, and the HTTP
+adapter (`entrypoints.local.http_adapter`) in front of the API handlers. Closing it stops the
+HTTP server first, then delivers whatever the stream still buffers, then releases the database.
 
 The stream writes every record to a spool in `<data-dir>/ingest-spool` before collect answers
 202 (`adapters.local.spool`), so a crash or SIGKILL loses nothing: the next start sends again
@@ -231,11 +231,13 @@ class LocalStack:
             )
             process_ingest = firehose_endpoint.make_handler(self.services)
             self.stream.connect(lambda event: process_ingest(event, None))
+            query_handler = query.make_handler(self.services)  # /api/query and /api/realtime
             mounts = [
                 Mount("/ingest", collect.make_handler(self.services)),
                 Mount("/api/sites", sites.make_handler(self.services)),
                 Mount("/api/accounts", accounts.make_handler(self.services)),
-                Mount("/api/query", query.make_handler(self.services)),
+                Mount("/api/query", query_handler),
+                Mount("/api/realtime", query_handler),
                 Mount("/script.js", tracker.make_handler()),
             ]
             self.server = LocalApiServer((self.host, self.port), mounts)
@@ -245,6 +247,7 @@ class LocalStack:
                 "sites": f"{self.url}/api/sites",
                 "accounts": f"{self.url}/api/accounts",
                 "query": f"{self.url}/api/query?siteId=<SITE_ID>",
+                "realtime": f"{self.url}/api/realtime?siteId=<SITE_ID>",
                 "dashboard": f"{self.url}/",
             }
             index = {"service": "analytics (local stack)", "endpoints": links}
@@ -350,6 +353,7 @@ class LocalStack:
                 f"  collect   POST {url}/ingest?site_id=<SITE_ID>",
                 f"  dashboard {url}/  (open it in a browser; log in with any name)",
                 f"  API       {url}/api/sites  {url}/api/accounts  {url}/api/query",
+                f"            {url}/api/realtime",
                 "            (log in with the header  Authorization: Bearer dev:<your-name>)",
                 f"  database  {describe_database(database_url)}",
                 f"  lake      {lake}",
