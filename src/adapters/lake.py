@@ -45,7 +45,13 @@ from adapters.migration_sql import (
     day_rows_statement,
     row_from_values,
 )
-from adapters.stats_sql import Dialect, Statement, build_statement, result_from_rows
+from adapters.stats_sql import (
+    Dialect,
+    Statement,
+    build_statement,
+    result_from_rows,
+    stored_days,
+)
 from analytics_core.errors import ColdForwardError, StoreUnavailableError
 from analytics_core.migration_counts import DayCounts
 from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS, EventRow, InitialEventRow, Row
@@ -312,14 +318,12 @@ class LocalStatsReader:
         attempts_left = _READ_ATTEMPTS
         while True:
             listed = {
-                table: lake_files(self.root, table, first, query.lookahead_date)
-                for table, first in (
-                    (INITIAL_EVENTS, query.lookback_date),
-                    (EVENTS, query.start_date),
-                )
+                table: lake_files(self.root, table, first, last)
+                for table, (first, last) in stored_days(query).items()
             }
             try:
-                return result_from_rows(self._execute(statement.sql, statement.parameters, listed))
+                rows = self._execute(statement.sql, statement.parameters, listed)
+                return result_from_rows(rows, query.zone)
             except duckdb.Error as exc:
                 attempts_left -= 1
                 vanished = any(not Path(f).exists() for files in listed.values() for f in files)

@@ -170,14 +170,47 @@ UTM = [
 ]
 
 
-def generate(seed: int = 7, *, sites: int = 4, days: int = 60, sessions: int = 1800) -> Dataset:
+PROPERTIES: list[dict[str, Any] | None] = [
+    None,
+    None,
+    {"plan": "pro"},
+    {"plan": "Pro", "seats": 3},
+    {"plan": "free", "seats": -12, "trial": True},
+    {"trial": False, "price": 9.5},
+    {"seats": 2.0, "plan": "PRO plan"},
+    {"nested": {"plan": "pro"}, "tags": ["a", "b"]},
+    {"plan": None, "a.b": "dotted", "Plan": "upper-case key"},
+    {"plan": "Ünïcode", "seats": 9_223_372_036_854_775_807},
+    {"plan": "1", "seats": "1"},
+]
+"""Event properties: strings, integers (64-bit extremes), booleans, floats (fractional or
+not), nulls, nested values, keys with a dot, keys differing by case."""
+GOAL = "purchase"
+
+
+def _properties(rng: random.Random) -> dict[str, Any] | None:
+    chosen = rng.choice(PROPERTIES)
+    return None if chosen is None else dict(chosen)
+
+
+def generate(
+    seed: int = 7,
+    *,
+    sites: int = 4,
+    days: int = 60,
+    sessions: int = 1800,
+    first_day: date = date(2026, 9, 1),
+    site_tag: str = "G",
+) -> Dataset:
     """A seeded dataset with the shapes the definitions care about: sessions spanning
     midnight, initial events missing or arriving late in time, two initial events in one
     session, session ids reused on later days, the same session id on two sites, null and
-    non-ASCII values, values differing only by case."""
+    non-ASCII values, values differing only by case; event properties of every JSON type and
+    a few goal events (`GOAL`), drawn from a second generator so that the rest stays as it
+    was. Sites are `01JDQ7ZK3M0000000000000<site_tag><nn>`."""
     rng = random.Random(seed)
-    first_day = date(2026, 9, 1)
-    site_ids = tuple(f"01JDQ7ZK3M0000000000000G{n:02d}" for n in range(sites))
+    extra = random.Random(seed * 7919 + 1)
+    site_ids = tuple(f"01JDQ7ZK3M0000000000000{site_tag}{n:02d}" for n in range(sites))
     events: list[EventRow] = []
     initial: list[InitialEventRow] = []
     counter = iter(range(1, 10**9))
@@ -247,6 +280,10 @@ def generate(seed: int = 7, *, sites: int = 4, days: int = 60, sessions: int = 1
             if position == 0 and has_initial:
                 skew = timedelta(seconds=rng.choice([0, 0, 0, 5])) if length > 1 else timedelta()
                 when = moment + skew  # sometimes stamped after the session's next event
+                drawn = rng.choice([None, {"ab": "x"}])
+                properties = _properties(extra)
+                if drawn is not None:
+                    properties = {**drawn, **(properties or {})}
                 initial.append(
                     InitialEventRow(
                         uid(),
@@ -256,19 +293,38 @@ def generate(seed: int = 7, *, sites: int = 4, days: int = 60, sessions: int = 1
                         when.date(),
                         name,
                         path,
-                        rng.choice([None, {"ab": "x"}]),
+                        properties,
                         **attributes,
                     )
                 )
             else:
+                if position > 0 and extra.random() < 0.03:
+                    name = GOAL
                 events.append(
-                    EventRow(uid(), site, session_id, moment, moment.date(), name, path, None)
+                    EventRow(
+                        uid(),
+                        site,
+                        session_id,
+                        moment,
+                        moment.date(),
+                        name,
+                        path,
+                        _properties(extra),
+                    )
                 )
         if has_initial and rng.random() < 0.03:  # a second initial event in the same session
             when = moments[-1] + timedelta(seconds=30)
             initial.append(
                 InitialEventRow(
-                    uid(), site, session_id, when, when.date(), "pageview", "/", None, **attributes
+                    uid(),
+                    site,
+                    session_id,
+                    when,
+                    when.date(),
+                    "pageview",
+                    "/",
+                    _properties(extra),
+                    **attributes,
                 )
             )
     last_day = first_day + timedelta(days=days - 1)

@@ -155,7 +155,7 @@ class AthenaStatsReader:
             ) from exc
         finally:
             cursor.close()
-        return result_from_rows(rows)
+        return result_from_rows(rows, query.zone)
 
     @staticmethod
     def _cancel(cursor: Cursor) -> None:

@@ -20,6 +20,7 @@ first (`analytics_core.stats.query_stats`, through the `ReadModel` port).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
@@ -39,7 +40,14 @@ from adapters.stats_sql import (
     site_markers,
 )
 from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
-from analytics_core.stats import Interval, Operator, StatsQuery, StatsResult
+from analytics_core.stats import (
+    Dimension,
+    Field,
+    Interval,
+    Operator,
+    StatsQuery,
+    StatsResult,
+)
 
 STATEMENT_TIMEOUT_MS = 20_000
 
@@ -51,6 +59,25 @@ _ROLLUP_WHERE = (
     "site_id = ANY(%(sites)s) AND dt BETWEEN %(start)s AND %(end)s AND dim = {dim} "
     "AND {value_match}"
 )
+
+
+def read_model_answers(query: StatsQuery) -> bool:
+    """Whether the read model (rollups, session days) can answer `query`: its tables hold UTC
+    days and the stored dimensions only, so a query in another time zone, on a property or an
+    entry or exit page, with an operator other than `==`/`!=`, with alternatives, or with a
+    goal runs on the raw rows."""
+    fields: list[Field] = [item.dimension for item in query.filters]
+    if query.group_by is not None:
+        fields.append(query.group_by)
+    return (
+        query.zone is UTC
+        and query.goal is None
+        and all(isinstance(field, Dimension) and field.stored for field in fields)
+        and all(
+            item.operator in (Operator.EQ, Operator.NE) and len(item.values) == 1
+            for item in query.filters
+        )
+    )
 
 
 def rollup_key(query: StatsQuery) -> tuple[str, str] | None:
@@ -229,7 +256,10 @@ class PostgresStatsReader:
         self._timeout_ms = statement_timeout_ms
 
     def plan(self, query: StatsQuery) -> Plan:
-        """The plan this reader uses for `query`."""
+        """The plan this reader uses for `query` (the raw rows whenever the read model cannot
+        answer it exactly, see `read_model_answers`)."""
+        if not read_model_answers(query):
+            return Plan.RAW_ROWS
         if self._rollups and rollup_key(query) is not None:
             return Plan.ROLLUPS
         return Plan.SESSION_DAYS if self._session_days else Plan.RAW_ROWS
@@ -273,4 +303,4 @@ class PostgresStatsReader:
             if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
                 raise QueryTimeoutError("the hot-store query passed its deadline") from exc
             raise
-        return result_from_rows(rows)
+        return result_from_rows(rows, query.zone)
