@@ -136,6 +136,7 @@ class DashboardApi(Construct):
             ("/api/sites/{id}/ingest", [GET], sites_integration),
             ("/api/accounts", [GET, PUT], accounts_integration),
             ("/api/query", [GET], query_integration),
+            ("/api/realtime", [GET], query_integration),  # served by the query function
         ):
             self.routes += self.http_api.add_routes(
                 path=path, methods=methods, integration=integration
