@@ -402,6 +402,7 @@ function filterForm(state) {
     }
     const values = value.value.split("|").map((v) => v.trim()).filter(Boolean);
     if (!values.length) { error.textContent = "Type a value (alternatives as a|b|c)."; return; }
+    if (values.some((v) => v.includes(";"))) { error.textContent = "A filter value cannot contain ;"; return; }
     const filter = `${dimension}${op.value}${values.join("|")}`;
     setState({ filters: [...state.filters.filter((f) => f !== filter), filter] });
   } }, dim, key, op, value, h("button", { type: "submit" }, "Add filter"), error);
