@@ -12,12 +12,14 @@ BEGIN
     PERFORM pg_advisory_xact_lock(7310582364811190129);
     IF only_sites IS NULL THEN
         TRUNCATE stats_daily, stats_hourly, stats_repeats, stats_sessions, stats_session_days;
+        DELETE FROM stats_fact_blocks;  -- built again by the reader (fact_blocks.py)
     ELSE
         DELETE FROM stats_daily WHERE site_id = ANY (only_sites);
         DELETE FROM stats_hourly WHERE site_id = ANY (only_sites);
         DELETE FROM stats_repeats WHERE site_id = ANY (only_sites);
         DELETE FROM stats_sessions WHERE site_id = ANY (only_sites);
         DELETE FROM stats_session_days WHERE site_id = ANY (only_sites);
+        DELETE FROM stats_fact_blocks WHERE site_id = ANY (only_sites);
     END IF;
 
     CREATE TEMP TABLE stats_rows ON COMMIT DROP AS

@@ -108,6 +108,9 @@ def expire(conn: psycopg.Connection[Any], before: date) -> int:
     """Forget the day spans of sessions whose rows are all dated before `before` (the rollups
     themselves go with their daily partitions); returns how many."""
     row = conn.execute("SELECT stats_expire(%s)", (before,)).fetchone()
+    # Fact blocks of the days whose rows (or their neighbours' rows) may be gone: a local day
+    # reaches a UTC day either side, and a block reads the days beside its own.
+    conn.execute("DELETE FROM stats_fact_blocks WHERE day <= %s", (before + timedelta(days=2),))
     return int(row[0]) if row else 0
 
 
