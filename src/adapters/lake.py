@@ -13,7 +13,10 @@ one copy per `event_uid`.
 
 `ParquetLakeWriter` lays the files out (the forwarder, test fixtures and benchmarks use it),
 `LocalLakeColdForwarder` is the `ColdForwarder` of the local stack, and `LocalStatsReader`
-answers stats queries with the same SQL shape as Athena (`adapters.stats_sql`).
+answers stats queries with the same SQL shape as Athena (`adapters.stats_sql`): sessions run in
+UTC, a query in another time zone converts each timestamp with `timezone(zone, ts)` (DuckDB's
+ICU extension, built into the Python package, so nothing is downloaded), and properties are
+read from the JSON text with the built-in JSON extension (`json_type`, `json_extract_string`).
 
 Every delivery adds a file per table and day (the local stream delivers every few seconds), and
 a reader opens each file of the range, about a millisecond apiece; so the local stack merges
@@ -313,7 +316,8 @@ class LocalStatsReader:
         return cls(settings.require(Env.LOCAL_LAKE_DIR))
 
     def read(self, query: StatsQuery) -> StatsResult:
-        """Answer `query` from the lake files of the days it needs."""
+        """Answer `query` from the lake files of the stored days it needs (`stored_days`: two
+        more on each side in a zone other than UTC)."""
         statement = build_statement(query, Dialect.DUCKDB)
         attempts_left = _READ_ATTEMPTS
         while True:

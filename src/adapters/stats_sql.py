@@ -58,7 +58,7 @@ SESSION_COLUMNS = tuple(d.value for d in SESSION_DIMENSIONS)
 READ_MARGIN = timedelta(days=2)
 """How many stored (UTC) days beyond the local ones a zoned query reads: a local day lies
 within the UTC day before, its own and the one after, whatever the offset."""
-_INTEGER_TEXT = "^-?[0-9]+$"
+_INTEGER_TEXT = "^-{0,1}[0-9]+$"  # no question mark: the cold dialects' parameter marker
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -682,4 +682,6 @@ def result_from_rows(rows: Iterable[Sequence[Any]], tz: tzinfo = UTC) -> StatsRe
             timeseries.append((bucket_start(day, hour, tz), counts_of(row)))
         else:
             breakdown.append((None if row[3] is None else str(row[3]), counts_of(row)))
-    return StatsResult(totals, tuple(sorted(timeseries)), tuple(breakdown))
+    # By instant: within one zone the two 1 am of a change back to winter time compare equal.
+    timeseries.sort(key=lambda bucket: bucket[0].astimezone(UTC))
+    return StatsResult(totals, tuple(timeseries), tuple(breakdown))

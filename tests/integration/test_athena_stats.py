@@ -26,7 +26,16 @@ from adapters.aws.athena import AthenaStatsReader, athena_literal
 from adapters.config import Settings
 from adapters.stats_sql import Dialect, build_statement
 from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
-from analytics_core.stats import Counts, Dimension, Filter, Interval, Operator, StatsQuery
+from analytics_core.stats import (
+    Counts,
+    Dimension,
+    Filter,
+    Interval,
+    Metric,
+    Operator,
+    Property,
+    StatsQuery,
+)
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "athena"
 SITE = "01JDQ7ZK3M000000000000SA01"
@@ -84,7 +93,60 @@ GOLDEN_QUERIES = {
         interval=Interval.WEEK,
         filters=(Filter(Dimension.EVENT, Operator.EQ, "signup"),),
     ),
+    "property_filter_and_breakdown": StatsQuery(
+        (SITE,),
+        date(2026, 1, 1),
+        date(2026, 1, 31),
+        group_by=Property("plan"),
+        interval=Interval.DAY,
+        filters=(Filter(Property("checkout.step"), Operator.EQ, "2"),),
+    ),
+    "entry_page_breakdown": StatsQuery(
+        (SITE,), date(2026, 1, 1), date(2026, 1, 31), group_by=Dimension.ENTRY_PAGE, limit=20
+    ),
+    "exit_page_breakdown_filtered": StatsQuery(
+        (SITE,),
+        date(2026, 1, 1),
+        date(2026, 1, 31),
+        group_by=Dimension.EXIT_PAGE,
+        filters=(Filter(Dimension.ENTRY_PAGE, Operator.NE, "/"),),
+    ),
+    "contains_and_alternatives": StatsQuery(
+        (SITE,),
+        date(2026, 1, 1),
+        date(2026, 1, 31),
+        group_by=Dimension.PATHNAME,
+        filters=(
+            Filter(Dimension.PATHNAME, Operator.CONTAINS, ("Blog", "docs")),
+            Filter(Dimension.BROWSER, Operator.NOT_CONTAINS, ("bot",)),
+            Filter(Dimension.COUNTRY, Operator.EQ, ("DE", "AT", "CH")),
+            Filter(Dimension.UTM_SOURCE, Operator.NE, ("spam", "test")),
+        ),
+    ),
+    "goal_conversions_by_source": StatsQuery(
+        (SITE,),
+        date(2026, 1, 1),
+        date(2026, 1, 31),
+        metrics=(Metric.VISITORS, Metric.CONVERSIONS, Metric.CONVERSION_RATE),
+        group_by=Dimension.UTM_SOURCE,
+        goal="purchase",
+    ),
+    "new_york_hourly": StatsQuery(
+        (SITE,),
+        date(2026, 10, 31),
+        date(2026, 11, 1),
+        interval=Interval.HOUR,
+        timezone="America/New_York",
+    ),
 }
+NEW_GOLDEN = (
+    "property_filter_and_breakdown",
+    "entry_page_breakdown",
+    "exit_page_breakdown_filtered",
+    "contains_and_alternatives",
+    "goal_conversions_by_source",
+    "new_york_hourly",
+)
 
 
 @pytest.mark.parametrize("name", GOLDEN_QUERIES)
@@ -105,6 +167,27 @@ def test_trino_sql_is_pinned_and_parses(name: str) -> None:
     for value in statement.parameters:
         if isinstance(value, str):
             assert f"'{value}'" not in statement.sql  # values never spliced in as literals
+
+
+def test_the_depth_sql_binds_keys_zones_and_goals() -> None:
+    """The new statements carry property keys as bound JSON paths, lowered contains values,
+    each alternative, the goal and the time zone as parameters, and read two stored days
+    beyond the local ones in a zoned query."""
+    params = {
+        name: build_statement(GOLDEN_QUERIES[name], Dialect.TRINO).parameters for name in NEW_GOLDEN
+    }
+    assert '$["checkout.step"]' in params["property_filter_and_breakdown"]
+    assert '$["plan"]' in params["property_filter_and_breakdown"]
+    contains = params["contains_and_alternatives"]
+    assert {"blog", "docs", "bot", "DE", "AT", "CH", "spam", "test"} <= set(contains)
+    assert "purchase" in params["goal_conversions_by_source"]
+    zoned = params["new_york_hourly"]
+    assert "America/New_York" in zoned
+    assert date(2026, 10, 28) in zoned  # the local lookback (10-30) less two days
+    assert date(2026, 11, 4) in zoned  # the local lookahead (11-02) plus two days
+    utc = build_statement(GOLDEN_QUERIES["totals"], Dialect.TRINO)
+    assert "at_timezone" not in utc.sql
+    assert "conversions" not in utc.sql
 
 
 def test_parameters_are_athena_literals() -> None:
@@ -198,6 +281,40 @@ def test_hourly_buckets_are_mapped(moto_url: str) -> None:
         StatsQuery((SITE,), date(2026, 2, 1), date(2026, 2, 1), interval=Interval.HOUR)
     )
     assert result.timeseries == ((datetime(2026, 2, 1, 13, tzinfo=UTC), Counts(1, 1, 1, 1, 1, 0)),)
+
+
+def test_new_york_hours_and_conversions_are_mapped(moto_url: str) -> None:
+    """In a zoned query the hour column is the local hour's start in epoch milliseconds (the
+    two 1 am of 2026-11-01 in New York stay two buckets) and a day bucket starts at local
+    midnight; with a goal the eleventh column is the conversions."""
+    first_1am = datetime(2026, 11, 1, 5, tzinfo=UTC)  # 1 am EDT
+    second_1am = datetime(2026, 11, 1, 6, tzinfo=UTC)  # 1 am EST
+    ms = [str(int(moment.timestamp() * 1000)) for moment in (first_1am, second_1am)]
+    queue_athena_results(
+        moto_url,
+        [*COLUMNS, ("conversions", "bigint")],
+        [
+            ["0", None, None, None, "2", "2", "2", "2", "2", "0", "1"],
+            ["1", "2026-11-01", ms[1], None, "1", "1", "1", "1", "1", "0", "0"],
+            ["1", "2026-11-01", ms[0], None, "1", "1", "1", "1", "1", "0", "1"],
+        ],
+    )
+    query = StatsQuery(
+        (SITE,),
+        date(2026, 11, 1),
+        date(2026, 11, 1),
+        interval=Interval.HOUR,
+        goal="purchase",
+        timezone="America/New_York",
+    )
+    result = reader().read(query)
+    assert result.totals == Counts(2, 2, 2, 2, 2, 0, conversions=1)
+    assert [start.astimezone(UTC) for start, _ in result.timeseries] == [first_1am, second_1am]
+    assert [counts.conversions for _, counts in result.timeseries] == [1, 0]
+    assert [start.utcoffset() for start, _ in result.timeseries] == [
+        timedelta(hours=-4),
+        timedelta(hours=-5),
+    ]
 
 
 @pytest.fixture

@@ -207,7 +207,8 @@ def generate(
     session, session ids reused on later days, the same session id on two sites, null and
     non-ASCII values, values differing only by case; event properties of every JSON type and
     a few goal events (`GOAL`), drawn from a second generator so that the rest stays as it
-    was. Sites are `01JDQ7ZK3M0000000000000<site_tag><nn>`."""
+    was. Sites are `01JDQ7ZK3M0000000000000<site_tag><nn>`; the tag is in the uids too, so
+    that datasets of different tags can share a store."""
     rng = random.Random(seed)
     extra = random.Random(seed * 7919 + 1)
     site_ids = tuple(f"01JDQ7ZK3M0000000000000{site_tag}{n:02d}" for n in range(sites))
@@ -215,8 +216,11 @@ def generate(
     initial: list[InitialEventRow] = []
     counter = iter(range(1, 10**9))
 
+    # Uids unique across datasets of different tags (the default one's as they always were).
+    uid_tag = "0" if site_tag == "G" else site_tag
+
     def uid() -> str:
-        return f"01JDQ7ZK3M{next(counter):016d}"
+        return f"01JDQ7ZK3M{uid_tag}{next(counter):015d}"
 
     for number in range(sessions):
         site = rng.choices(site_ids, weights=[50, 30, 15, 5][:sites] + [5] * max(0, sites - 4))[0]

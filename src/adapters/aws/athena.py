@@ -4,7 +4,11 @@ The statement is the raw-row statement of `adapters.stats_sql` in the Trino dial
 `events` and `initial_events` of the configured Glue database, prunes on `dt` (the tables'
 partition column), keeps one copy per `event_uid` (Firehose delivers at least once), and
 passes every user value as an execution parameter (Athena's prepared-statement parameters,
-given as SQL literals that this module quotes), never in the SQL text.
+given as SQL literals that this module quotes), never in the SQL text: property keys too, as
+JSON paths (`$["key"]`) over the `properties` column (a string holding the JSON text), and the
+time zone, which `at_timezone` applies to `timestamp` (an Iceberg timestamptz) since Athena
+sessions have no time zone setting of their own. Results map to bucket starts in the query's
+zone (`result_from_rows`).
 
 The query runs in the configured workgroup with results in the configured output location.
 pyathena polls its state; past the deadline (25 s by default, under API Gateway's 29 s) the

@@ -9,7 +9,10 @@ Plans, all with the same answers (see `Plan`):
   dimensions are involved, joined to the range's raw events when a pathname, event name or hour
   is;
 - the raw-row statement of `adapters.stats_sql` (the cold stores' shape) is the reference the
-  tests compare the others with (`rollups=False, session_days=False`).
+  tests compare the others with (`rollups=False, session_days=False`), and answers every query
+  the read model cannot answer exactly (`read_model_answers`: its tables hold UTC days and the
+  stored dimensions): another time zone, properties, entry and exit pages, contains,
+  alternatives, a goal.
 
 Everything is parameterised; the only names put into SQL come from the `Dimension` whitelist.
 One statement per query, so totals, timeseries and breakdown come from one snapshot. The
