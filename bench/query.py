@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/query.py [--events 1000000] [--days 30] [--sites 50] [--seed 42]
                                     [--admin-url postgresql://postgres@127.0.0.1:5432/test]
+                                    [--skip-lake] [--raw-runs 3]
 
 1. Generates the shared dataset (bench/dataset.py: 1,000,000 events over 30 days ending today,
    50 sites, the big site holding 40%).
@@ -11,11 +12,18 @@
    pending rows does (temporary tables of the new rows, insert, `fold_rows`; without the
    fold's lookup of the pending keys), half in transactions of 500
    rows and half in transactions of 5,000, and times the read-model maintenance.
-3. Writes the same rows to a local Parquet lake (one file per table and day).
-4. Times the dashboard queries for the big site over the whole window (2 warm-ups, 7 runs;
-   p50 and p95 by nearest rank) from PostgreSQL (read model), from the local lake (DuckDB),
-   and, for scale, from PostgreSQL's raw rows (1 warm-up, 3 runs); checks that the three give
-   identical answers (exact counts); prints the PostgreSQL plans.
+3. Writes the same rows to a local Parquet lake (one file per table and day), unless
+   --skip-lake.
+4. Builds the fact blocks of every site and day (adapters/postgres/fact_blocks.py) and times
+   it; stores one batch of 5,000 rows for the big site today through the event store (pending
+   for a fold), times `fold_pending` and the next query (today's blocks built again).
+5. Times the dashboard queries and the drill-downs for the big site over the whole window
+   (p50 and p95 by nearest rank): the fact blocks with a warm cache (2 warm-ups, 7 runs) and
+   a cold one (a new cache each run: blocks fetched, decoded, the view made; 1 + 5), the old
+   plans of the PostgreSQL reader (read model, else raw rows; 2 + 7), the local lake (DuckDB;
+   2 + 7) and, for scale and as the reference, PostgreSQL's raw rows (1 + --raw-runs; one
+   unwarmed run when 1, none when 0); checks that all give identical answers (exact counts,
+   compared as complete reports); prints the PostgreSQL plans.
 
 Results go to stdout and bench/out/query.json.
 """
@@ -27,6 +35,7 @@ import io
 import json
 import math
 import os
+import random
 import secrets
 import statistics
 import sys
@@ -36,7 +45,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -51,21 +60,36 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 import dataset  # noqa: E402  # bench/dataset.py, found through the path above
 
 from adapters.lake import LocalStatsReader, ParquetLakeWriter  # noqa: E402
+from adapters.postgres.events import PostgresEventStore  # noqa: E402
+from adapters.postgres.fact_blocks import (  # noqa: E402
+    BlockCache,
+    FactBlockStatsReader,
+    build_site_blocks,
+)
 from adapters.postgres.migrations import PostgresMigrator  # noqa: E402
 from adapters.postgres.partitions import PostgresEventPartitions  # noqa: E402
 from adapters.postgres.pool import open_pool  # noqa: E402
-from adapters.postgres.read_model import fold_rows  # noqa: E402
+from adapters.postgres.read_model import PostgresReadModel, fold_rows  # noqa: E402
 from adapters.postgres.read_model import rebuild as rebuild_read_model  # noqa: E402
 from adapters.postgres.stats import PostgresStatsReader  # noqa: E402
 from analytics_core.ports import StatsReader  # noqa: E402
-from analytics_core.rows import EVENT_COLUMNS, INITIAL_EVENT_COLUMNS  # noqa: E402
+from analytics_core.rows import (  # noqa: E402
+    EVENT_COLUMNS,
+    INITIAL_EVENT_COLUMNS,
+    EventRow,
+    InitialEventRow,
+    Row,
+)
 from analytics_core.stats import (  # noqa: E402
     Dimension,
     Filter,
     Interval,
     Metric,
     Operator,
+    Property,
     StatsQuery,
+    StatsResult,
+    complete_report,
 )
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -184,13 +208,17 @@ def dashboard(site: str, start: date, end: date) -> dict[str, StatsQuery]:
 
 
 def drill_downs(site: str, start: date, end: date) -> dict[str, StatsQuery]:
-    """Filtered queries: one the rollups answer, the others the session-day rows."""
+    """Filtered queries: one the rollups answer, the others the session-day rows (or, for
+    the query depth, the raw rows)."""
 
     def query(**kwargs: Any) -> StatsQuery:
         return StatsQuery((site,), start, end, **kwargs)
 
     us = (Filter(Dimension.COUNTRY, Operator.EQ, "US"),)
     not_mobile = (Filter(Dimension.DEVICE, Operator.NE, "mobile"),)
+    pricing = (Filter(Dimension.PATHNAME, Operator.EQ, "/pricing"),)
+    pro = (Filter(Property("plan"), Operator.EQ, ("pro", "team")),)
+    both = (Metric.VISITORS, Metric.PAGEVIEWS)
     return {
         "drill-down: country==US by day": query(interval=Interval.DAY, filters=us),
         "drill-down: country==US top sources": query(
@@ -200,6 +228,128 @@ def drill_downs(site: str, start: date, end: date) -> dict[str, StatsQuery]:
             group_by=Dimension.PATHNAME, limit=10, filters=us
         ),
         "drill-down: device!=mobile by day": query(interval=Interval.DAY, filters=not_mobile),
+        "drill-down: device!=mobile hourly": query(
+            interval=Interval.HOUR, filters=not_mobile, metrics=both
+        ),
+        "drill-down: pathname==/pricing top sources": query(
+            group_by=Dimension.REFERER_DOMAIN, limit=10, filters=pricing
+        ),
+        "drill-down: plan==pro|team by country": query(
+            group_by=Dimension.COUNTRY, limit=10, filters=pro
+        ),
+        "drill-down: property:plan breakdown": query(group_by=Property("plan"), limit=10),
+        "drill-down: entry pages": query(group_by=Dimension.ENTRY_PAGE, limit=10),
+        "drill-down: exit pages, browser~=chr": query(
+            group_by=Dimension.EXIT_PAGE,
+            limit=10,
+            filters=(Filter(Dimension.BROWSER, Operator.CONTAINS, "chr"),),
+        ),
+        "drill-down: goal signup by source": query(
+            group_by=Dimension.REFERER_DOMAIN,
+            limit=10,
+            goal="signup",
+            metrics=(Metric.VISITORS, Metric.CONVERSIONS, Metric.CONVERSION_RATE),
+        ),
+        "drill-down: New York, country==US by day": query(
+            interval=Interval.DAY, filters=us, timezone="America/New_York"
+        ),
+    }
+
+
+class ColdFactBlocks:
+    """The fact-block reader with an empty cache on every read: a fresh Lambda container
+    (blocks fetched and decoded, the view made)."""
+
+    source = "postgres"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    def read(self, query: StatsQuery) -> StatsResult:
+        return FactBlockStatsReader(self._pool, cache=BlockCache()).read(query)
+
+
+def fold_batch(site: str, today: date, count: int, seed: int) -> list[Row]:
+    """About `count` new rows of `site` dated today (sessions of five events), as one 3 MiB
+    ingest batch brings."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    midnight = datetime.combine(today, datetime.min.time(), UTC)
+    span = max(60.0, (now - midnight).total_seconds() - 1200)
+    rows: list[Row] = []
+    for n in range(count // 5):
+        began = midnight + timedelta(seconds=rng.uniform(0, span))
+        session = f"bench-fold-{seed}-{n}"
+        uid = f"01JBENCHF{seed:03d}{n:08d}"
+        country = rng.choice(["US", "DE", "GB", "FR"])
+        rows.append(
+            InitialEventRow(
+                f"{uid}I0", site, session, began, began.date(), "pageview", "/", None,
+                None, rng.choice([None, "google.com", "t.co"]), None, None, None, None, None,
+                rng.choice(["desktop", "mobile"]), "Windows", "Chrome", country, None, None,
+            )
+        )  # fmt: skip
+        for k in range(1, 5):
+            moment = began + timedelta(seconds=30 * k)
+            rows.append(
+                EventRow(
+                    f"{uid}E{k}", site, session, moment, moment.date(),
+                    "signup" if k == 4 else "pageview", rng.choice(["/pricing", "/docs", "/"]),
+                    {"plan": "pro"} if k == 4 else None,
+                )
+            )  # fmt: skip
+    return rows
+
+
+def engine_maintenance(
+    url: str, pool: Any, meta: dict[str, Any], start: date, end: date
+) -> dict[str, Any]:
+    """Build every site's blocks (the whole dataset), then store one 5,000-row batch for the
+    big site today as ingest does, fold it, and time the next query (today's blocks built
+    again, the view made again)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for entry in meta["sites"]:
+            conn.execute(
+                "INSERT INTO sites (site_id, owner_sub, name, domains, request_allowance) "
+                "VALUES (%s, 'bench', 'bench', ARRAY['example.com'], 100000000) "
+                "ON CONFLICT DO NOTHING",
+                (entry["site_id"],),
+            )
+    began = time.perf_counter()
+    for entry in meta["sites"]:
+        build_site_blocks(pool, entry["site_id"], start, end, "UTC")
+    built_s = time.perf_counter() - began
+    with psycopg.connect(url) as conn:
+        size = conn.execute(
+            "SELECT count(*), sum(events), sum(octet_length(data)) FROM stats_fact_blocks"
+        ).fetchone()
+    big = meta["big_site_id"]
+    reader = FactBlockStatsReader(pool, cache=BlockCache())
+    query = StatsQuery((big,), start, end, interval=Interval.DAY)
+    reader.read(query)
+    rows = fold_batch(big, end, 5000, 1)
+    began = time.perf_counter()
+    PostgresEventStore(pool).store(rows, [])
+    stored_ms = (time.perf_counter() - began) * 1000
+    began = time.perf_counter()
+    PostgresReadModel(pool).fold_pending([big])
+    fold_ms = (time.perf_counter() - began) * 1000
+    began = time.perf_counter()
+    reader.read(query)
+    rebuild_ms = (time.perf_counter() - began) * 1000
+    began = time.perf_counter()
+    reader.read(query)
+    warm_ms = (time.perf_counter() - began) * 1000
+    return {
+        "build_all_blocks_s": round(built_s, 1),
+        "blocks": size[0] if size else 0,
+        "block_events": int(size[1] or 0) if size else 0,
+        "block_bytes": int(size[2] or 0) if size else 0,
+        "batch_rows": len(rows),
+        "batch_store_ms": round(stored_ms, 1),
+        "fold_pending_ms": round(fold_ms, 1),
+        "next_query_ms": round(rebuild_ms, 1),
+        "then_warm_query_ms": round(warm_ms, 1),
     }
 
 
@@ -270,6 +420,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "query.json")
+    parser.add_argument("--skip-lake", action="store_true", help="no Parquet lake, no DuckDB")
+    parser.add_argument("--raw-runs", type=int, default=3, help="raw-row runs (0: one check)")
     args = parser.parse_args()
     report: dict[str, Any] = {
         "command": " ".join(sys.argv),
@@ -317,21 +469,42 @@ def main() -> None:
                     f"whole transaction p50 {entry['transaction_ms_p50']} ms"
                 )
 
-            began = time.perf_counter()
-            writer = ParquetLakeWriter(lake_dir)
-            writer.write_table("initial_events", initial)
-            writer.write_table("events", events)
-            files = sum(1 for _ in Path(lake_dir).rglob("*.parquet"))
-            print(f"lake: {files} files in {time.perf_counter() - began:.1f} s")
+            if not args.skip_lake:
+                began = time.perf_counter()
+                writer = ParquetLakeWriter(lake_dir)
+                writer.write_table("initial_events", initial)
+                writer.write_table("events", events)
+                files = sum(1 for _ in Path(lake_dir).rglob("*.parquet"))
+                print(f"lake: {files} files in {time.perf_counter() - began:.1f} s")
+
+            report["fact_blocks"] = upkeep = engine_maintenance(url, pool, meta, start, end)
+            print(
+                f"fact blocks: built for all {args.sites} sites x {args.days} days in "
+                f"{upkeep['build_all_blocks_s']} s ({upkeep['blocks']} blocks, "
+                f"{upkeep['block_events']:,} events, {upkeep['block_bytes'] / 2**20:.1f} MiB); "
+                f"one batch of {upkeep['batch_rows']} rows today: stored in "
+                f"{upkeep['batch_store_ms']} ms, fold_pending {upkeep['fold_pending_ms']} ms, "
+                f"next query (today's blocks built again) {upkeep['next_query_ms']} ms, "
+                f"then {upkeep['then_warm_query_ms']} ms"
+            )
 
             hot = PostgresStatsReader(pool)
-            raw = PostgresStatsReader(pool, rollups=False, session_days=False)
-            local = LocalStatsReader(lake_dir)
+            raw = PostgresStatsReader(
+                pool, rollups=False, session_days=False, statement_timeout_ms=600_000
+            )
+            engine = FactBlockStatsReader(pool, cache=BlockCache())
+            cold = ColdFactBlocks(pool)
             readers: list[tuple[str, StatsReader, int, int]] = [
-                ("postgres", hot, 2, 7),
-                ("local (DuckDB)", local, 2, 7),
-                ("postgres raw rows", raw, 1, 3),
+                ("fact blocks (warm)", engine, 2, 7),
+                ("fact blocks (cold)", cold, 1, 5),
+                ("postgres (old plans)", hot, 2, 7),
             ]
+            if not args.skip_lake:
+                readers.append(("local (DuckDB)", LocalStatsReader(lake_dir), 2, 7))
+            if args.raw_runs > 0:
+                readers.append(
+                    ("postgres raw rows", raw, 1 if args.raw_runs > 1 else 0, args.raw_runs)
+                )
             results: dict[str, dict[str, Any]] = {}
             print(f"\n{'query':36} {'store':18} {'p50 ms':>8} {'p95 ms':>8}  path")
             for name, query in {
@@ -343,20 +516,23 @@ def main() -> None:
                 for label, reader, warmups, runs in readers:
                     samples = timed(lambda r=reader, q=query: r.read(q), warmups, runs)  # type: ignore[misc]
                     answers[label] = reader.read(query)
-                    path = (
-                        "parquet"
-                        if reader is local
-                        else str(cast("PostgresStatsReader", reader).plan(query))
-                    )
+                    if isinstance(reader, FactBlockStatsReader | ColdFactBlocks):
+                        path = "fact blocks"
+                    elif isinstance(reader, PostgresStatsReader):
+                        path = str(reader.plan(query))
+                    else:
+                        path = "parquet"
                     p50, p95 = statistics.median(samples), percentile(samples, 0.95)
                     results[name][label] = {
                         "p50_ms": round(p50, 1),
                         "p95_ms": round(p95, 1),
-                        "runs": runs,
+                        "runs": len(samples),
                         "path": path,
                     }
                     print(f"{name:36} {label:18} {p50:8.1f} {p95:8.1f}  {path}")
-                exact = len({repr(answer) for answer in answers.values()}) == 1
+                # Compared as reports: every bucket by its start, the breakdown in order.
+                reports = [complete_report("", query, answer) for answer in answers.values()]
+                exact = len({repr((r.totals, r.timeseries, r.breakdown)) for r in reports}) == 1
                 results[name]["identical_answers"] = exact
                 print(f"{'':36} {'same answer in all':18} {'yes' if exact else 'NO':>8}")
             report["queries"] = results
