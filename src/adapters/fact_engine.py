@@ -501,7 +501,7 @@ class View:
         self.sessions = len(unique)
         order = np.argsort(dense, kind="stable")
         self.size = len(order)
-        self.session: I64 = dense[order].astype(np.int64)
+        self.session: I32 = dense[order].astype(np.int32)
         self.day = day_index[order]
         hour = cat(
             [b.hour.astype(np.int32) + hour_offsets[i] for i, b in enumerate(blocks)], np.int32
@@ -526,13 +526,19 @@ class View:
         self.prop_key: I32 = cat([b.prop_key for b in blocks], np.int32)
         self.prop_value: I32 = cat([b.prop_value for b in blocks], np.int32)
         pageview = self.name == interner.find(PAGEVIEW)
-        self.code = pageview.astype(np.int64) + 2 * self.visit.astype(np.int64) + 4 * self.bounce
+        self.code: npt.NDArray[np.int8] = (
+            pageview.astype(np.int8)
+            + 2 * self.visit.astype(np.int8)
+            + 4 * self.bounce.astype(np.int8)
+        )
         self.visit_rows = np.flatnonzero(self.visit)
         self.visit_bounce = self.bounce[self.visit_rows]
         self.visit_duration = self.duration[self.visit_rows]
         self._values: dict[Field, I32] = {}
-        self._orders: dict[Field, tuple[I64, I32, I64, I32]] = {}
+        self._orders: dict[Field, tuple[I64, I32, I32, I32]] = {}
         self._lock = threading.RLock()
+        self.lock = self._lock
+        self.buckets: dict[tuple[Interval | None, str], tuple[I64, list[datetime]]] = {}
 
     def values(self, field: Field) -> I32:
         """Per event, the global id of `field`'s value (0 null)."""
@@ -542,7 +548,7 @@ class View:
                 found = self._values[field] = self._compute(field)
             return found
 
-    def by_value(self, field: Field) -> tuple[I64, I32, I64, I32]:
+    def by_value(self, field: Field) -> tuple[I64, I32, I32, I32]:
         """The rows ordered by `field`'s value, then session: the order, values, sessions,
         event names."""
         with self._lock:
@@ -599,42 +605,48 @@ def _and(mask: Bools | None, other: Bools) -> Bools:
     return other if mask is None else mask & other
 
 
-class _Aggregate:
-    """Per-group sums of the kept rows (`mask`, None: all); `group` per row (None: one
-    group). Each per-row array is compressed by the mask once."""
+class _Kept:
+    """The kept rows (`mask`, None: all) of the arrays every aggregation reads, each
+    compressed once per query."""
 
-    def __init__(
-        self, view: View, mask: Bools | None, group: I64 | None, groups: int, goal: int | None
-    ) -> None:
-        self.view, self.mask, self.groups = view, mask, groups
+    def __init__(self, view: View, mask: Bools | None, goal: int | None) -> None:
+        self.view, self.mask = view, mask
+        self.session = _kept(view.session, mask)
         self.code = _kept(view.code, mask)
-        self.group = None if group is None else _kept(group, mask)
         self.goal = None if goal is None else _kept(view.name, mask) == goal
+        self.visits = None if mask is None else mask[view.visit_rows]
+        self.duration = _kept(view.visit_duration, self.visits)
+        self.duration_sum = int(self.duration.sum())
+
+
+class _Aggregate:
+    """Per-group sums of the kept rows; `group` per row of the view (None: one group)."""
+
+    def __init__(self, kept: _Kept, group: I64 | None, groups: int) -> None:
+        self.kept, self.groups = kept, groups
+        self.group = None if group is None else _kept(group, kept.mask)
         self._group_full = group
 
     def counts(self, visitors: I64, conversions: I64) -> list[Counts]:
         """The Counts of every group, given their distinct sessions."""
-        view, groups = self.view, self.groups
+        kept, groups = self.kept, self.groups
         if self.group is None:
-            codes = np.bincount(self.code, minlength=8).reshape(1, 8)
+            codes = np.bincount(kept.code, minlength=8).reshape(1, 8)
+            duration = np.array([kept.duration_sum])
         else:
-            codes = np.bincount(self.group * 8 + self.code, minlength=8 * groups).reshape(groups, 8)
+            codes = np.bincount(self.group * 8 + kept.code, minlength=8 * groups).reshape(groups, 8)
+            assert self._group_full is not None  # noqa: S101  # set with group
+            duration = np.rint(
+                np.bincount(
+                    _kept(self._group_full[kept.view.visit_rows], kept.visits),
+                    weights=kept.duration.astype(np.float64),
+                    minlength=groups,
+                )
+            ).astype(np.int64)
         events = codes.sum(axis=1)
         pageviews = codes[:, 1::2].sum(axis=1)
         visits = codes[:, [2, 3, 6, 7]].sum(axis=1)
         bounces = codes[:, 4:].sum(axis=1)
-        kept = None if self.mask is None else self.mask[view.visit_rows]
-        duration_rows = _kept(view.visit_duration, kept)
-        if self._group_full is None:
-            duration = np.array([int(duration_rows.sum())])
-        else:
-            duration = np.rint(
-                np.bincount(
-                    _kept(self._group_full[view.visit_rows], kept),
-                    weights=duration_rows.astype(np.float64),
-                    minlength=groups,
-                )
-            ).astype(np.int64)
         return [
             Counts(
                 events=int(events[i]),
@@ -652,28 +664,37 @@ class _Aggregate:
         """Distinct sessions per group among the kept rows (or those of the goal), when the
         view's order (session, then time) keeps (session, group) keys sorted (totals and
         timeseries)."""
-        session = _kept(self.view.session, self.mask)
+        session = self.kept.session
         group = self.group
         if goal_only:
-            assert self.goal is not None  # noqa: S101  # asked only with a goal
-            session = session[self.goal]
-            group = None if group is None else group[self.goal]
+            assert self.kept.goal is not None  # noqa: S101  # asked only with a goal
+            session = session[self.kept.goal]
+            group = None if group is None else group[self.kept.goal]
         if group is None:
             return np.array([int(np.count_nonzero(_runs(session)))])
         return np.bincount(group[_runs(session, group)], minlength=self.groups)
 
 
-def _simple(
-    view: View, mask: Bools | None, goal: int | None, group: I64 | None, groups: int
-) -> list[Counts]:
-    agg = _Aggregate(view, mask, group, groups, goal)
+def _simple(kept: _Kept, group: I64 | None, groups: int) -> list[Counts]:
+    agg = _Aggregate(kept, group, groups)
     visitors = agg.distinct(goal_only=False)
-    conversions = agg.distinct(goal_only=True) if goal is not None else np.zeros(groups, np.int64)
+    conversions = (
+        agg.distinct(goal_only=True) if kept.goal is not None else np.zeros(groups, np.int64)
+    )
     return agg.counts(visitors, conversions)
 
 
 def _bucket_of_rows(view: View, query: StatsQuery) -> tuple[I64, list[datetime]]:
-    """Per row its bucket number, and each bucket's start."""
+    """Per row its bucket number, and each bucket's start (kept by the view)."""
+    key = (query.interval, query.timezone)
+    with view.lock:
+        found = view.buckets.get(key)
+        if found is None:
+            found = view.buckets[key] = _buckets(view, query)
+        return found
+
+
+def _buckets(view: View, query: StatsQuery) -> tuple[I64, list[datetime]]:
     tz = query.zone
     interval = query.interval
     if interval is Interval.HOUR:
@@ -688,15 +709,16 @@ def _bucket_of_rows(view: View, query: StatsQuery) -> tuple[I64, list[datetime]]
 
 
 def _breakdown(
-    view: View, query: StatsQuery, field: Field, mask: Bools | None, goal: int | None
+    kept_rows: _Kept, query: StatsQuery, field: Field, goal: int | None
 ) -> tuple[tuple[str | None, Counts], ...]:
+    view, mask = kept_rows.view, kept_rows.mask
     values = view.values(field)
     present_counts = np.bincount(_kept(values, mask), minlength=len(view.interner))
     present = np.flatnonzero(present_counts)
     lookup = np.full(len(present_counts), -1, dtype=np.int64)
     lookup[present] = np.arange(len(present))
     groups = len(present)
-    agg = _Aggregate(view, mask, lookup[values], groups, goal)
+    agg = _Aggregate(kept_rows, lookup[values], groups)
     order, sorted_values, sorted_sessions, sorted_names = view.by_value(field)
     kept = None if mask is None else mask[order]
     v = _kept(sorted_values, kept)
@@ -723,14 +745,15 @@ def evaluate(view: View, query: StatsQuery) -> StatsResult:
     """Answer `query` from `view` (which holds exactly the query's sites and days)."""
     mask: Bools | None = None
     for condition in query.filters:
-        kept = view.interner.matching(condition)[view.values(condition.dimension)]
-        mask = _and(mask, kept)
+        passing = view.interner.matching(condition)[view.values(condition.dimension)]
+        mask = _and(mask, passing)
     goal = None if query.goal is None else view.interner.find(query.goal)
-    (totals,) = _simple(view, mask, goal, None, 1)
+    kept = _Kept(view, mask, goal)
+    (totals,) = _simple(kept, None, 1)
     timeseries: tuple[tuple[datetime, Counts], ...] = ()
     if query.interval is not None and view.size:
         buckets, starts = _bucket_of_rows(view, query)
-        per_bucket = _simple(view, mask, goal, buckets, len(starts))
+        per_bucket = _simple(kept, buckets, len(starts))
         timeseries = tuple(
             (start, counts)
             for start, counts in zip(starts, per_bucket, strict=True)
@@ -738,5 +761,5 @@ def evaluate(view: View, query: StatsQuery) -> StatsResult:
         )
     breakdown: tuple[tuple[str | None, Counts], ...] = ()
     if query.group_by is not None and view.size:
-        breakdown = _breakdown(view, query, query.group_by, mask, goal)
+        breakdown = _breakdown(kept, query, query.group_by, goal)
     return StatsResult(totals=totals, timeseries=timeseries, breakdown=breakdown)
