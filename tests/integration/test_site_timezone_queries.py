@@ -90,7 +90,8 @@ class World:
         query = {"siteId": self.site_id, **PARAMS, **extra}
         response = self.query(api_event("GET", "/api/query", query=query, sub=OWNER_A), None)
         assert response["statusCode"] == 200, response["body"]
-        return body_of(response)
+        body: dict[str, Any] = body_of(response)
+        return body
 
     def change_zone(self, zone: str) -> dict[str, Any]:
         path = f"/api/sites/{self.site_id}"
@@ -99,7 +100,8 @@ class World:
         )
         response = self.sites(event, None)
         assert response["statusCode"] == 200, response["body"]
-        return body_of(response)
+        body: dict[str, Any] = body_of(response)
+        return body
 
 
 @pytest.fixture(params=["postgres", "memory"])

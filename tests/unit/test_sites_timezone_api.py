@@ -62,7 +62,8 @@ class World:
     def get(self, site_id: str) -> dict[str, Any]:
         path = f"/api/sites/{site_id}"
         event = api_event("GET", path, path_parameters={"id": site_id})
-        return body_of(self.handler(event, None))
+        site: dict[str, Any] = body_of(self.handler(event, None))
+        return site
 
 
 def test_a_site_is_utc_unless_created_with_a_zone() -> None:
