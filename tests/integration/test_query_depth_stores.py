@@ -1,8 +1,8 @@
 """The query depth in every store: the hand-built rows of tests/support/depth_data.py loaded
 into PostgreSQL (through ingest transactions, the initial events last, as a late delivery
 would) and into the Parquet lake (with an at-least-once redelivery), and each case's
-hand-computed answer asserted for the hot reader (default plans), PostgreSQL's raw rows,
-DuckDB over the lake and the in-memory reference: entry and exit pages, `property:<key>`,
+hand-computed answer asserted for the hot reader (default plans), PostgreSQL's raw rows, the
+hot store's fact blocks, DuckDB over the lake and the in-memory reference: entry and exit pages, `property:<key>`,
 the four filter operators with alternatives, percentage, conversions, and (acceptance 2)
 America/New_York's local days and hours across both DST changes."""
 
@@ -17,11 +17,12 @@ from tests.support.hot_store import ingest_rows
 
 from adapters.lake import LocalStatsReader, ParquetLakeWriter
 from adapters.memory_stats import InMemoryStatsReader
+from adapters.postgres.fact_blocks import BlockCache, FactBlockStatsReader
 from adapters.postgres.pool import Pool
 from adapters.postgres.stats import PostgresStatsReader
 from analytics_core.ports import StatsReader
 
-READERS = ("postgres", "postgres-raw", "local", "memory")
+READERS = ("postgres", "postgres-raw", "postgres-fact-blocks", "local", "memory")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,8 @@ def reader(request: pytest.FixtureRequest, lake: Path) -> StatsReader:
     pool = request.getfixturevalue("loaded")
     if request.param == "postgres-raw":
         return PostgresStatsReader(pool, rollups=False, session_days=False)
+    if request.param == "postgres-fact-blocks":
+        return FactBlockStatsReader(pool, cache=BlockCache())
     return PostgresStatsReader(pool)
 
 

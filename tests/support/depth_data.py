@@ -33,6 +33,9 @@ Site DEPTH (UTC), range 2026-11-10 .. 2026-11-11 (`I` initial event, `E` event):
            E 11-11 00:10:00 pageview /later       11-11: no initial event dated 11-10 or
                                                   11-11: country, entry and exit null
 
+Site CASE (UTC): u1 DE I 11-10 08:00 pageview /Über-uns, E 08:01 pageview /ÜBER/Team, E 08:02
+pageview /about (a visit of 3 pageviews, 120 s): case-insensitive contains beyond ASCII.
+
 Totals (in the range, 15 events): visitors 7; visits 5 (a1 a2 a3 a5 a6); pageviews
 3+1+2+1+0+1+2 = 10; events 4+1+3+2+2+1+2 = 15; bounce rate 1/5 = 20; visit duration
 (300+0+2,100+10+9,000)/5 = 11,410/5 = 2,282 s; views per visit 10/5 = 2.0. Property texts:
@@ -83,6 +86,7 @@ from analytics_core.stats import (
 
 SITE_DEPTH = "01JDQ7ZK3M000000000000DP01"
 SITE_NEW_YORK = "01JDQ7ZK3M000000000000NY01"
+SITE_CASE = "01JDQ7ZK3M000000000000CS01"
 NEW_YORK = "America/New_York"
 DEPTH_START = date(2026, 11, 10)
 DEPTH_END = date(2026, 11, 11)
@@ -136,7 +140,7 @@ def _event(  # noqa: PLR0917
     )
 
 
-D, Y = SITE_DEPTH, SITE_NEW_YORK
+D, Y, C = SITE_DEPTH, SITE_NEW_YORK, SITE_CASE
 PV = "pageview"
 
 DEPTH_INITIAL_EVENTS = (
@@ -176,8 +180,13 @@ NEW_YORK_EVENTS = (
     _event(Y, "m3", 1, "2026-03-08T05:20:00", PV, "/y"),
     _event(Y, "m1", 1, "2026-03-08T07:15:00", PV, "/x"),
 )
-ALL_INITIAL_EVENTS = DEPTH_INITIAL_EVENTS + NEW_YORK_INITIAL_EVENTS
-ALL_EVENTS = DEPTH_EVENTS + NEW_YORK_EVENTS
+CASE_INITIAL_EVENTS = (_initial(C, "u1", "2026-11-10T08:00:00", PV, "/Über-uns", None, "DE"),)
+CASE_EVENTS = (
+    _event(C, "u1", 1, "2026-11-10T08:01:00", PV, "/ÜBER/Team"),
+    _event(C, "u1", 2, "2026-11-10T08:02:00", PV, "/about"),
+)
+ALL_INITIAL_EVENTS = DEPTH_INITIAL_EVENTS + NEW_YORK_INITIAL_EVENTS + CASE_INITIAL_EVENTS
+ALL_EVENTS = DEPTH_EVENTS + NEW_YORK_EVENTS + CASE_EVENTS
 
 
 # ---------------------------------------------------------------- cases
@@ -408,6 +417,22 @@ DEPTH_CASES = (
         # 9,010/3 = 3,003.3 s, 5/3 = 1.67
         m(5, 3, 5, 8, 33, 3003, 1.67),
         {"filters": (_f("country", "!~", "u"),)},
+    ),
+    DepthCase(
+        "operator-contains-beyond-ascii",
+        "~= ignores case beyond ASCII (Python's str.lower on both sides): über finds Über "
+        "and ÜBER.",
+        # site CASE, u1: /Über-uns (its start; the visit: 3 pageviews, 120 s) and /ÜBER/Team
+        m(1, 1, 2, 2, 0, 120, 2.0),
+        {"filters": (_f("pathname", "~=", "über"),)},
+        site=SITE_CASE,
+    ),
+    DepthCase(
+        "operator-not-contains-beyond-ascii",
+        "!~ ignores case beyond ASCII: ÜBER leaves only /about.",
+        m(1, 0, 1, 1, None, None, None),
+        {"filters": (_f("pathname", "!~", "ÜBER"),)},
+        site=SITE_CASE,
     ),
     DepthCase(
         "percentage",
