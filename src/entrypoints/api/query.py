@@ -215,7 +215,14 @@ def make_handler(services: Services) -> LambdaHandler:
         # Built on first use (then cached): it shares the hot store's pool, which the stores
         # above already require at cold start.
         reader = services.realtime
+        started = time.perf_counter()
         answer = realtime(site_id, owner, sites=sites, reader=reader, clock=clock)
+        logs.log_json(
+            logger,
+            "realtime",
+            visitors=answer.visitors,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return json_response(200, realtime_json(answer))
 
     return Router({"GET /api/query": query, "GET /api/realtime": realtime_now})
