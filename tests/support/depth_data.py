@@ -34,7 +34,9 @@ Site DEPTH (UTC), range 2026-11-10 .. 2026-11-11 (`I` initial event, `E` event):
                                                   11-11: country, entry and exit null
 
 Site CASE (UTC): u1 DE I 11-10 08:00 pageview /Über-uns, E 08:01 pageview /ÜBER/Team, E 08:02
-pageview /about (a visit of 3 pageviews, 120 s): case-insensitive contains beyond ASCII.
+pageview /about, E 08:03 pageview /İstanbul (a visit of 4 pageviews, 180 s): case-insensitive
+contains beyond ASCII. `İ` (U+0130) is the one capital whose `str.lower` is two code points
+(`i` and U+0307); a text must still contain itself.
 
 Totals (in the range, 15 events): visitors 7; visits 5 (a1 a2 a3 a5 a6); pageviews
 3+1+2+1+0+1+2 = 10; events 4+1+3+2+2+1+2 = 15; bounce rate 1/5 = 20; visit duration
@@ -184,6 +186,7 @@ CASE_INITIAL_EVENTS = (_initial(C, "u1", "2026-11-10T08:00:00", PV, "/Über-uns"
 CASE_EVENTS = (
     _event(C, "u1", 1, "2026-11-10T08:01:00", PV, "/ÜBER/Team"),
     _event(C, "u1", 2, "2026-11-10T08:02:00", PV, "/about"),
+    _event(C, "u1", 3, "2026-11-10T08:03:00", PV, "/İstanbul"),
 )
 ALL_INITIAL_EVENTS = DEPTH_INITIAL_EVENTS + NEW_YORK_INITIAL_EVENTS + CASE_INITIAL_EVENTS
 ALL_EVENTS = DEPTH_EVENTS + NEW_YORK_EVENTS + CASE_EVENTS
@@ -422,16 +425,23 @@ DEPTH_CASES = (
         "operator-contains-beyond-ascii",
         "~= ignores case beyond ASCII (Python's str.lower on both sides): über finds Über "
         "and ÜBER.",
-        # site CASE, u1: /Über-uns (its start; the visit: 3 pageviews, 120 s) and /ÜBER/Team
-        m(1, 1, 2, 2, 0, 120, 2.0),
+        # site CASE, u1: /Über-uns (its start; the visit: 4 pageviews, 180 s) and /ÜBER/Team
+        m(1, 1, 2, 2, 0, 180, 2.0),
         {"filters": (_f("pathname", "~=", "über"),)},
         site=SITE_CASE,
     ),
     DepthCase(
         "operator-not-contains-beyond-ascii",
-        "!~ ignores case beyond ASCII: ÜBER leaves only /about.",
-        m(1, 0, 1, 1, None, None, None),
+        "!~ ignores case beyond ASCII: ÜBER leaves /about and /İstanbul.",
+        m(1, 0, 2, 2, None, None, None),
         {"filters": (_f("pathname", "!~", "ÜBER"),)},
+        site=SITE_CASE,
+    ),
+    DepthCase(
+        "operator-contains-itself",
+        "~= finds a text in itself, even one whose lower case is longer (İ).",
+        m(1, 0, 1, 1, None, None, None),  # u1's /İstanbul
+        {"filters": (_f("pathname", "~=", "İstanbul"),)},
         site=SITE_CASE,
     ),
     DepthCase(
