@@ -49,6 +49,8 @@ MAX_DAYS = 93
 CACHE_EVENTS = 20_000_000
 """How many events the decoded blocks of a process may hold."""
 VIEWS_KEPT = 8
+BUILD_DAYS = 7
+"""Days built from one read of the rows."""
 
 _ATTRIBUTES = ", ".join(d.value for d in SESSION_DIMENSIONS)
 _NULL_ATTRIBUTES = ", ".join(f"NULL::text AS {d.value}" for d in SESSION_DIMENSIONS)
@@ -111,8 +113,28 @@ def build_and_store(
 ) -> dict[date, tuple[int, bytes]]:
     """Build the blocks of `days` for one site and store them; (version, data) per day. The
     caller holds the site's share lock."""
-    if not days:
-        return {}
+    built: dict[date, tuple[int, bytes]] = {}
+    for chunk in _chunks(sorted(set(days))):
+        built.update(_build_chunk(conn, site_id, chunk, timezone, tz))
+    return built
+
+
+def _chunks(days: Sequence[date]) -> list[list[date]]:
+    """Runs of consecutive days, at most `BUILD_DAYS` each (a big site's rows of a month
+    would not fit in memory as Python rows at once)."""
+    chunks: list[list[date]] = []
+    for day in days:
+        last = chunks[-1] if chunks else None
+        if last and (day - last[-1]).days == 1 and len(last) < BUILD_DAYS:
+            last.append(day)
+        else:
+            chunks.append([day])
+    return chunks
+
+
+def _build_chunk(
+    conn: psycopg.Connection[Any], site_id: str, days: Sequence[date], timezone: str, tz: Any
+) -> dict[date, tuple[int, bytes]]:
     rows = fetch_rows(
         conn, site_id, min(days) - timedelta(days=1), max(days) + timedelta(days=1), tz
     )
