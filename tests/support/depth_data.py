@@ -38,6 +38,11 @@ pageview /about, E 08:03 pageview /İstanbul (a visit of 4 pageviews, 180 s): ca
 contains beyond ASCII. `İ` (U+0130) is the one capital whose `str.lower` is two code points
 (`i` and U+0307); a text must still contain itself.
 
+Site TIES (UTC): t1 NL I 11-10 09:00:00 pageview /start {a.b: dotted, a: {b: nested}, k-1:x: 5},
+E `TS01-t1-1` 09:00:05 pageview /zz, E `TS01-t1-2` 09:00:05 pageview /aa (a visit of 3
+pageviews, 5 s): the last pageview by (timestamp, event_uid) is /aa; the key `a.b` is the key
+with a dot, not the path a -> b.
+
 Totals (in the range, 15 events): visitors 7; visits 5 (a1 a2 a3 a5 a6); pageviews
 3+1+2+1+0+1+2 = 10; events 4+1+3+2+2+1+2 = 15; bounce rate 1/5 = 20; visit duration
 (300+0+2,100+10+9,000)/5 = 11,410/5 = 2,282 s; views per visit 10/5 = 2.0. Property texts:
@@ -89,6 +94,7 @@ from analytics_core.stats import (
 SITE_DEPTH = "01JDQ7ZK3M000000000000DP01"
 SITE_NEW_YORK = "01JDQ7ZK3M000000000000NY01"
 SITE_CASE = "01JDQ7ZK3M000000000000CS01"
+SITE_TIES = "01JDQ7ZK3M000000000000TS01"
 NEW_YORK = "America/New_York"
 DEPTH_START = date(2026, 11, 10)
 DEPTH_END = date(2026, 11, 11)
@@ -142,7 +148,7 @@ def _event(  # noqa: PLR0917
     )
 
 
-D, Y, C = SITE_DEPTH, SITE_NEW_YORK, SITE_CASE
+D, Y, C, T = SITE_DEPTH, SITE_NEW_YORK, SITE_CASE, SITE_TIES
 PV = "pageview"
 
 DEPTH_INITIAL_EVENTS = (
@@ -188,8 +194,18 @@ CASE_EVENTS = (
     _event(C, "u1", 2, "2026-11-10T08:02:00", PV, "/about"),
     _event(C, "u1", 3, "2026-11-10T08:03:00", PV, "/İstanbul"),
 )
-ALL_INITIAL_EVENTS = DEPTH_INITIAL_EVENTS + NEW_YORK_INITIAL_EVENTS + CASE_INITIAL_EVENTS
-ALL_EVENTS = DEPTH_EVENTS + NEW_YORK_EVENTS + CASE_EVENTS
+TIES_PROPERTIES = {"a.b": "dotted", "a": {"b": "nested"}, "k-1:x": 5}
+TIES_INITIAL_EVENTS = (
+    _initial(T, "t1", "2026-11-10T09:00:00", PV, "/start", TIES_PROPERTIES, "NL"),
+)
+TIES_EVENTS = (
+    _event(T, "t1", 1, "2026-11-10T09:00:05", PV, "/zz"),
+    _event(T, "t1", 2, "2026-11-10T09:00:05", PV, "/aa"),
+)
+ALL_INITIAL_EVENTS = (
+    DEPTH_INITIAL_EVENTS + NEW_YORK_INITIAL_EVENTS + CASE_INITIAL_EVENTS + TIES_INITIAL_EVENTS
+)
+ALL_EVENTS = DEPTH_EVENTS + NEW_YORK_EVENTS + CASE_EVENTS + TIES_EVENTS
 
 
 # ---------------------------------------------------------------- cases
@@ -326,6 +342,15 @@ DEPTH_CASES = (
         ],
     ),
     DepthCase(
+        "exit_page-tie-by-uid",
+        "Two last pageviews at the same instant: the exit page is the greater event_uid's "
+        "(/aa, not /zz).",
+        m(1, 1, 3, 3, 0, 5, 3.0),
+        {"group_by": Dimension.EXIT_PAGE},
+        site=SITE_TIES,
+        breakdown=[("/aa", m(1, 1, 3, 3, 0, 5, 3.0))],
+    ),
+    DepthCase(
         "exit_page-filter",
         "A filter on exit_page keeps the whole session-days of those visits.",
         # a1 (4 ev, 3 pv, 300 s) + a6 (1 ev, 1 pv, 9,000 s): 9,300/2 = 4,650 s, 4/2 = 2.0
@@ -354,6 +379,24 @@ DEPTH_CASES = (
             ("free", m(1, 0, 0, 1, None, None, None)),  # a3's signup
             ("pro", m(1, 1, 1, 2, 0, 300, 1.0)),  # a1's initial event (its visit) + signup
         ],
+    ),
+    DepthCase(
+        "property-dotted-key",
+        "property:a.b reads the key with a dot, not the nested a -> b.",
+        m(1, 1, 3, 3, 0, 5, 3.0),
+        {"group_by": Property("a.b")},
+        site=SITE_TIES,
+        breakdown=[
+            ("dotted", m(1, 1, 1, 1, 0, 5, 1.0)),  # t1's start (its visit: 3 pv, 5 s)
+            (None, m(1, 0, 2, 2, None, None, None)),  # /zz and /aa have no properties
+        ],
+    ),
+    DepthCase(
+        "property-key-characters",
+        "A key may hold - and : (k-1:x), read whole.",
+        m(1, 1, 1, 1, 0, 5, 1.0),  # t1's start
+        {"filters": (_f("property:k-1:x", "==", "5"),)},
+        site=SITE_TIES,
     ),
     DepthCase(
         "property-boolean",
