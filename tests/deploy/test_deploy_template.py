@@ -26,6 +26,7 @@ ROUTES = {
     "GET /api/sites": "entrypoints.lambdas.sites.handler",
     "GET /api/sites/{id}": "entrypoints.lambdas.sites.handler",
     "PUT /api/sites/{id}": "entrypoints.lambdas.sites.handler",
+    "DELETE /api/sites/{id}": "entrypoints.lambdas.sites.handler",
     "GET /api/sites/{id}/ingest": "entrypoints.lambdas.sites.handler",
     "GET /api/accounts": "entrypoints.lambdas.accounts.handler",
     "PUT /api/accounts": "entrypoints.lambdas.accounts.handler",
@@ -425,7 +426,7 @@ def test_migration_trigger_runs_on_every_deploy(synthesis: Synthesis, app_module
 
 
 def test_routes_are_the_briefs_and_all_behind_the_jwt_authorizer(synthesis: Synthesis) -> None:
-    """The HTTP API has exactly the brief's nine routes, each with the Cognito JWT
+    """The HTTP API has exactly the brief's routes, each with the Cognito JWT
     authorizer and integrated with the function that serves it."""
     resources = synthesis.resources
     (authorizer_id,) = of_type(resources, "AWS::ApiGatewayV2::Authorizer")

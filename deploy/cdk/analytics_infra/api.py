@@ -39,6 +39,7 @@ from analytics_infra.nag import acknowledge
 GET = apigw.HttpMethod.GET
 POST = apigw.HttpMethod.POST
 PUT = apigw.HttpMethod.PUT
+DELETE = apigw.HttpMethod.DELETE
 
 # The viewer headers processIngest's envelope is built from, plus what the ingest function
 # reads from the tracker's request itself.
@@ -132,7 +133,7 @@ class DashboardApi(Construct):
         self.routes: list[apigw.HttpRoute] = []
         for path, methods, integration in (
             ("/api/sites", [POST, GET], sites_integration),
-            ("/api/sites/{id}", [GET, PUT], sites_integration),
+            ("/api/sites/{id}", [GET, PUT, DELETE], sites_integration),
             ("/api/sites/{id}/ingest", [GET], sites_integration),
             ("/api/accounts", [GET, PUT], accounts_integration),
             ("/api/query", [GET], query_integration),
