@@ -43,6 +43,13 @@ E `TS01-t1-1` 09:00:05 pageview /zz, E `TS01-t1-2` 09:00:05 pageview /aa (a visi
 pageviews, 5 s): the last pageview by (timestamp, event_uid) is /aa; the key `a.b` is the key
 with a dot, not the path a -> b.
 
+Site REPEAT (UTC), range 11-09 .. 11-10: r1 I 11-08 10:00 /first, I 11-09 10:00 /second (a
+plain event: the 11-08 one is its day's attributed initial event), E 11-09 10:05 /s-next,
+E 11-10 09:00 /third, E 11-10 09:30 /third-last. Session-day 11-09 is attributed to the 11-08
+initial event (entry /first; its window 11-08 .. 11-09 ends on /s-next); 11-10 to the 11-09
+one (the 11-08 one is two days back): entry /second, exit /third-last (window 11-09 .. 11-10),
+though that initial event is not a visit.
+
 Totals (in the range, 15 events): visitors 7; visits 5 (a1 a2 a3 a5 a6); pageviews
 3+1+2+1+0+1+2 = 10; events 4+1+3+2+2+1+2 = 15; bounce rate 1/5 = 20; visit duration
 (300+0+2,100+10+9,000)/5 = 11,410/5 = 2,282 s; views per visit 10/5 = 2.0. Property texts:
@@ -95,6 +102,7 @@ SITE_DEPTH = "01JDQ7ZK3M000000000000DP01"
 SITE_NEW_YORK = "01JDQ7ZK3M000000000000NY01"
 SITE_CASE = "01JDQ7ZK3M000000000000CS01"
 SITE_TIES = "01JDQ7ZK3M000000000000TS01"
+SITE_REPEAT = "01JDQ7ZK3M000000000000RP01"
 NEW_YORK = "America/New_York"
 DEPTH_START = date(2026, 11, 10)
 DEPTH_END = date(2026, 11, 11)
@@ -148,7 +156,12 @@ def _event(  # noqa: PLR0917
     )
 
 
-D, Y, C, T = SITE_DEPTH, SITE_NEW_YORK, SITE_CASE, SITE_TIES
+def _with_uid(row: InitialEventRow, uid: str) -> InitialEventRow:
+    """The same initial event under another uid (a session's second one)."""
+    return row._replace(event_uid=uid)
+
+
+D, Y, C, T, R = SITE_DEPTH, SITE_NEW_YORK, SITE_CASE, SITE_TIES, SITE_REPEAT
 PV = "pageview"
 
 DEPTH_INITIAL_EVENTS = (
@@ -202,10 +215,23 @@ TIES_EVENTS = (
     _event(T, "t1", 1, "2026-11-10T09:00:05", PV, "/zz"),
     _event(T, "t1", 2, "2026-11-10T09:00:05", PV, "/aa"),
 )
-ALL_INITIAL_EVENTS = (
-    DEPTH_INITIAL_EVENTS + NEW_YORK_INITIAL_EVENTS + CASE_INITIAL_EVENTS + TIES_INITIAL_EVENTS
+REPEAT_INITIAL_EVENTS = (
+    _initial(R, "r1", "2026-11-08T10:00:00", PV, "/first"),
+    _with_uid(_initial(R, "r1", "2026-11-09T10:00:00", PV, "/second"), "RP01-r1-9"),
 )
-ALL_EVENTS = DEPTH_EVENTS + NEW_YORK_EVENTS + CASE_EVENTS + TIES_EVENTS
+REPEAT_EVENTS = (
+    _event(R, "r1", 1, "2026-11-09T10:05:00", PV, "/s-next"),
+    _event(R, "r1", 2, "2026-11-10T09:00:00", PV, "/third"),
+    _event(R, "r1", 3, "2026-11-10T09:30:00", PV, "/third-last"),
+)
+ALL_INITIAL_EVENTS = (
+    DEPTH_INITIAL_EVENTS
+    + NEW_YORK_INITIAL_EVENTS
+    + CASE_INITIAL_EVENTS
+    + TIES_INITIAL_EVENTS
+    + REPEAT_INITIAL_EVENTS
+)
+ALL_EVENTS = DEPTH_EVENTS + NEW_YORK_EVENTS + CASE_EVENTS + TIES_EVENTS + REPEAT_EVENTS
 
 
 # ---------------------------------------------------------------- cases
@@ -349,6 +375,33 @@ DEPTH_CASES = (
         {"group_by": Dimension.EXIT_PAGE},
         site=SITE_TIES,
         breakdown=[("/aa", m(1, 1, 3, 3, 0, 5, 3.0))],
+    ),
+    DepthCase(
+        "entry_page-of-a-second-initial-event",
+        "A session-day attributed to an initial event that is not a visit takes its entry "
+        "page from that initial event.",
+        m(1, 0, 4, 4, None, None, None),
+        {"group_by": Dimension.ENTRY_PAGE},
+        site=SITE_REPEAT,
+        start=date(2026, 11, 9),
+        end=date(2026, 11, 10),
+        breakdown=[
+            ("/first", m(1, 0, 2, 2, None, None, None)),  # 11-09: /second, /s-next
+            ("/second", m(1, 0, 2, 2, None, None, None)),  # 11-10: /third, /third-last
+        ],
+    ),
+    DepthCase(
+        "exit_page-of-a-second-initial-event",
+        "... and its exit page from that initial event's two-day window.",
+        m(1, 0, 4, 4, None, None, None),
+        {"group_by": Dimension.EXIT_PAGE},
+        site=SITE_REPEAT,
+        start=date(2026, 11, 9),
+        end=date(2026, 11, 10),
+        breakdown=[
+            ("/s-next", m(1, 0, 2, 2, None, None, None)),  # 11-09
+            ("/third-last", m(1, 0, 2, 2, None, None, None)),  # 11-10
+        ],
     ),
     DepthCase(
         "exit_page-filter",
