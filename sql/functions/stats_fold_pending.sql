@@ -56,12 +56,6 @@ BEGIN
     INSERT INTO stats_folding SELECT * FROM taken;
     GET DIAGNOSTICS folded = ROW_COUNT;
     ANALYZE stats_folding;
-    -- The fact blocks these rows touch go (the reader builds them again): a row of UTC day dt
-    -- is dated dt-1..dt+1 in any zone, and a block reads its day's neighbours.
-    DELETE FROM stats_fact_blocks AS b
-    USING (SELECT site_id, min(dt) AS first_dt, max(dt) AS last_dt
-           FROM stats_folding GROUP BY site_id) AS f
-    WHERE b.site_id = f.site_id AND b.day BETWEEN f.first_dt - 2 AND f.last_dt + 2;
 
     -- The contract of stats_fold_rows(): exactly the rows to fold, shaped like the tables: the
     -- keys' rows, then the ranges' (a row is either, recorded by the transaction inserting it).
@@ -76,9 +70,6 @@ BEGIN
     FOR pending_range IN
         DELETE FROM stats_pending_ranges WHERE site_id = ANY (pending_sites) RETURNING *
     LOOP
-        DELETE FROM stats_fact_blocks
-        WHERE site_id = pending_range.site_id
-            AND day BETWEEN pending_range.first_dt - 2 AND pending_range.last_dt + 2;
         EXECUTE CASE WHEN pending_range.is_initial
             THEN initial_events_of_range ELSE events_of_range END
         USING pending_range.site_id, pending_range.after_id, pending_range.last_id,
@@ -86,6 +77,22 @@ BEGIN
         folded := folded + pending_range.row_count;
     END LOOP;
     ANALYZE ingest_new_events, ingest_new_initial_events;
+    -- The fact blocks these rows touch go (the reader builds them again): a row dated L in a
+    -- block's zone changes the blocks of L-1 (visits complete on the next day), L and L+1
+    -- (attributions come from the day before). Three hours of margin either side in case
+    -- PostgreSQL's zone data and Python's differ.
+    DELETE FROM stats_fact_blocks AS b
+    USING (
+        SELECT site_id, min("timestamp") - interval '3 hours' AS first_at,
+            max("timestamp") + interval '3 hours' AS last_at
+        FROM (SELECT site_id, "timestamp" FROM ingest_new_events
+              UNION ALL
+              SELECT site_id, "timestamp" FROM ingest_new_initial_events) AS r
+        GROUP BY site_id
+    ) AS f
+    WHERE b.site_id = f.site_id
+        AND b.day BETWEEN (f.first_at AT TIME ZONE b.timezone)::date - 1
+            AND (f.last_at AT TIME ZONE b.timezone)::date + 1;
     PERFORM stats_fold_rows();
     DROP TABLE stats_folding, ingest_new_events, ingest_new_initial_events;
     RETURN folded;
