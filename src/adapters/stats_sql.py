@@ -268,13 +268,12 @@ def _rows_of(
     content = [c for c in columns if c not in ("event_uid", "site_id", "session_id", "dt")]
     order = ", ".join(f"{column} ASC NULLS LAST" for column in content)
     ordinal = f"lpad(CAST(copy_no AS VARCHAR), {ORDINAL_DIGITS}, '0')"
-    if local_days is None:
-        stand_in = f"coalesce(event_uid, '{LEGACY_UID_PREFIX}' || {ordinal}) AS event_uid"
-    else:
-        stand_in = (
-            f"coalesce(event_uid, '{LEGACY_UID_PREFIX}' || {ordinal} || '-' "
-            f"|| CAST(copies.dt AS VARCHAR)) AS event_uid"
+    stand_in = f"coalesce(event_uid, '{LEGACY_UID_PREFIX}' || {ordinal})"
+    if local_days is not None:
+        stand_in += (
+            " || CASE WHEN event_uid IS NULL THEN '-' || CAST(copies.dt AS VARCHAR) ELSE '' END"
         )
+    stand_in += " AS event_uid"
     local = dialect.local_date('copies."timestamp"', "{{zone}}")
     outer = []
     for column in columns:
@@ -285,10 +284,7 @@ def _rows_of(
         else:
             outer.append(column)
     inner = listed + (", properties" if derived else "")
-    kept = "copy_no = 1 OR event_uid IS NULL"
-    if local_days is not None:
-        kept = f"({kept}) AND {local} BETWEEN {local_days[0]} AND {local_days[1]}"
-    return (
+    rows = (
         f"SELECT {', '.join([*outer, *derived])}\n    FROM (\n"  # noqa: S608  # whitelisted names, values as parameters
         f"        SELECT {inner},\n"
         f"            row_number() OVER (\n"
@@ -298,7 +294,15 @@ def _rows_of(
         f"        FROM {table}\n"
         f"        WHERE {where}\n"
         f"    ) AS copies\n"
-        f"    WHERE {kept}"
+        f"    WHERE copy_no = 1 OR event_uid IS NULL"
+    )
+    if local_days is None:
+        return rows
+    # The local days, once each row's dt is its local date (copies numbered over whole
+    # stored days first, as legacy_uids numbers them).
+    return (
+        f"SELECT *\n    FROM (\n    {rows}\n    ) AS local_rows\n"  # noqa: S608  # idem
+        f"    WHERE dt BETWEEN {local_days[0]} AND {local_days[1]}"
     )
 
 

@@ -1,5 +1,7 @@
 WITH initial_rows AS (
-    SELECT site_id, session_id, "timestamp", CAST(at_timezone(copies."timestamp", ?) AS date) AS dt, event, pathname, coalesce(event_uid, '~' || lpad(CAST(copy_no AS VARCHAR), 9, '0') || '-' || CAST(copies.dt AS VARCHAR)) AS event_uid, referer_domain, utm_source, utm_medium, utm_campaign, utm_content, utm_term, device, os, browser, country, region, city
+    SELECT *
+    FROM (
+    SELECT site_id, session_id, "timestamp", CAST(at_timezone(copies."timestamp", ?) AS date) AS dt, event, pathname, coalesce(event_uid, '~' || lpad(CAST(copy_no AS VARCHAR), 9, '0')) || CASE WHEN event_uid IS NULL THEN '-' || CAST(copies.dt AS VARCHAR) ELSE '' END AS event_uid, referer_domain, utm_source, utm_medium, utm_campaign, utm_content, utm_term, device, os, browser, country, region, city
     FROM (
         SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid, referer_domain, utm_source, utm_medium, utm_campaign, utm_content, utm_term, device, os, browser, country, region, city,
             row_number() OVER (
@@ -9,10 +11,14 @@ WITH initial_rows AS (
         FROM initial_events
         WHERE site_id IN (?) AND dt BETWEEN ? AND ?
     ) AS copies
-    WHERE (copy_no = 1 OR event_uid IS NULL) AND CAST(at_timezone(copies."timestamp", ?) AS date) BETWEEN ? AND ?
+    WHERE copy_no = 1 OR event_uid IS NULL
+    ) AS local_rows
+    WHERE dt BETWEEN ? AND ?
 ),
 event_rows AS (
-    SELECT site_id, session_id, "timestamp", CAST(at_timezone(copies."timestamp", ?) AS date) AS dt, event, pathname, coalesce(event_uid, '~' || lpad(CAST(copy_no AS VARCHAR), 9, '0') || '-' || CAST(copies.dt AS VARCHAR)) AS event_uid
+    SELECT *
+    FROM (
+    SELECT site_id, session_id, "timestamp", CAST(at_timezone(copies."timestamp", ?) AS date) AS dt, event, pathname, coalesce(event_uid, '~' || lpad(CAST(copy_no AS VARCHAR), 9, '0')) || CASE WHEN event_uid IS NULL THEN '-' || CAST(copies.dt AS VARCHAR) ELSE '' END AS event_uid
     FROM (
         SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid,
             row_number() OVER (
@@ -22,7 +28,9 @@ event_rows AS (
         FROM events
         WHERE site_id IN (?) AND dt BETWEEN ? AND ?
     ) AS copies
-    WHERE (copy_no = 1 OR event_uid IS NULL) AND CAST(at_timezone(copies."timestamp", ?) AS date) BETWEEN ? AND ?
+    WHERE copy_no = 1 OR event_uid IS NULL
+    ) AS local_rows
+    WHERE dt BETWEEN ? AND ?
 ),
 all_rows AS (
     SELECT site_id, session_id, "timestamp", dt, event, pathname, event_uid, 0 AS is_initial
