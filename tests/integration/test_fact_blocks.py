@@ -275,3 +275,24 @@ def test_expiry_and_deletion_leave_no_block(db: Pool, database_url: str) -> None
             fetch_all(database_url, f"SELECT 1 FROM {table} WHERE site_id = %s", (SITES[0],)) == []
         )
     assert fetch_all(database_url, "SELECT count(*) FROM stats_session_numbers") != [(0,)]
+
+
+def test_a_read_builds_a_bounded_number_of_blocks(db: Pool, database_url: str) -> None:
+    """With more blocks missing than a read may build, the fallback answers while the reads
+    build them, latest days first, until the blocks answer."""
+    add_sites(database_url)
+    store(db, rows_of(DATA))
+    fold(db)
+    reader = FactBlockStatsReader(db, cache=BlockCache(), build_days_per_read=5)
+    query = StatsQuery(SITES, START, END, group_by=Dimension.EXIT_PAGE, goal=GOAL)
+    expected = raw(db).read(query)
+    days = (END - START).days + 1
+    built = []
+    for _ in range(3):
+        assert same(reader.read(query), expected, query)
+        built.append(len(blocks(database_url)))
+    assert built == [5, 10, min(15, 2 * days)]
+    assert max(day for _, day in blocks(database_url)) == END
+    while len(blocks(database_url)) < 2 * days:
+        assert same(reader.read(query), expected, query)
+    assert same(reader.read(query), expected, query)

@@ -51,6 +51,10 @@ CACHE_EVENTS = 20_000_000
 VIEWS_KEPT = 8
 BUILD_DAYS = 7
 """Days built from one read of the rows."""
+BUILD_DAYS_PER_READ = 16
+"""Blocks a read builds at most (site-days); with more missing (a first query of a site over
+a month, or after a rebuild) it builds these, the latest first, and the fallback answers:
+the next reads build the rest, and `build_site_blocks` builds a site's range ahead."""
 
 _ATTRIBUTES = ", ".join(d.value for d in SESSION_DIMENSIONS)
 _NULL_ATTRIBUTES = ", ".join(f"NULL::text AS {d.value}" for d in SESSION_DIMENSIONS)
@@ -267,8 +271,10 @@ class FactBlockStatsReader:
         *,
         cache: BlockCache | None = None,
         statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+        build_days_per_read: int = BUILD_DAYS_PER_READ,
     ) -> None:
         self._pool = pool
+        self._build_days = build_days_per_read
         self._fallback = fallback if fallback is not None else PostgresStatsReader(pool)
         self._cache = cache if cache is not None else BlockCache()
         self._timeout_ms = statement_timeout_ms
@@ -292,6 +298,8 @@ class FactBlockStatsReader:
             if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
                 raise QueryTimeoutError("the hot-store query passed its deadline") from exc
             raise
+        if blocks is None:  # too many blocks to build in one read: some built, the rest later
+            return self._fallback.read(query)
         key = (
             query.timezone,
             tuple((site, b.day, version) for site, version, b in blocks),
@@ -299,9 +307,10 @@ class FactBlockStatsReader:
         view = self._cache.view(key, [b for _, _, b in blocks])
         return evaluate(view, query)
 
-    def _blocks(self, query: StatsQuery) -> list[tuple[str, int, GlobalBlock]]:
+    def _blocks(self, query: StatsQuery) -> list[tuple[str, int, GlobalBlock]] | None:
         """The range's blocks of every queried site: held ones when their version is current,
-        the others fetched, missing ones built."""
+        the others fetched, missing ones built (None when more than `build_days_per_read`
+        were missing: that many are built, the latest first)."""
         days = [query.start_date + timedelta(days=d) for d in range(query.days)]
         timezone, tz = query.timezone, query.zone
         sites = sorted(set(query.site_ids))
@@ -322,26 +331,42 @@ class FactBlockStatsReader:
                     "zone": timezone,
                 },
             ).fetchall()
+            dropped = []
             for site, day, version, data in rows:
                 block = None if data is not None else self._cache.get(site, day, version, timezone)
+                if block is None and data is None:
+                    dropped.append((site, day))  # left the cache meanwhile: fetched below
+                    continue
                 if block is None:
-                    if data is None:
-                        continue  # dropped from the cache meanwhile: built again below
                     block = globalise(decode(data), self._cache.interner, tz)
                     self._cache.put(site, version, timezone, block)
                 found[site, day] = (version, block)
-        missing = {site: [d for d in days if (site, d) not in found] for site in sites}
-        if any(missing.values()):
+            for site, day in dropped:
+                again = conn.execute(
+                    "SELECT version, data FROM stats_fact_blocks "
+                    "WHERE site_id = %s AND day = %s AND timezone = %s",
+                    (site, day, timezone),
+                ).fetchone()
+                if again is not None:
+                    block = globalise(decode(again[1]), self._cache.interner, tz)
+                    self._cache.put(site, again[0], timezone, block)
+                    found[site, day] = (again[0], block)
+        missing = [(site, d) for site in sites for d in reversed(days) if (site, d) not in found]
+        if missing:
+            chosen = missing[: self._build_days]
             with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
                 conn.execute(
                     "SELECT 1 FROM sites WHERE site_id = ANY (%s) ORDER BY site_id FOR SHARE",
                     (sites,),
                 )
-                for site, wanted in missing.items():
+                for site in sites:
+                    wanted = [d for s, d in chosen if s == site]
                     for day, (version, data) in build_and_store(
                         conn, site, wanted, timezone, tz
                     ).items():
                         block = globalise(decode(data), self._cache.interner, tz)
                         self._cache.put(site, version, timezone, block)
                         found[site, day] = (version, block)
+            if len(missing) > len(chosen):
+                return None
         return [(site, found[site, day][0], found[site, day][1]) for site in sites for day in days]
