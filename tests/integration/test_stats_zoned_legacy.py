@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 from tests.support.legacy_lake import write_legacy_rows
 
@@ -78,3 +79,24 @@ def test_old_rows_on_one_local_day_of_two_stored_days(
     assert LocalStatsReader(lake).read(query) == expected
     if group_by is Dimension.EXIT_PAGE:
         assert expected.breakdown[0][0] == "/next-day"
+
+
+def test_duckdb_time_zones_and_json_are_built_in() -> None:
+    """DuckDB's ICU and JSON extensions come inside the Python package (nothing is downloaded,
+    the lake reader works offline), and `timezone(zone, ts)` knows New York's fall back."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        built_in = con.execute(
+            "SELECT extension_name FROM duckdb_extensions() "
+            "WHERE install_mode = 'STATICALLY_LINKED'"
+        ).fetchall()
+        assert {"icu", "json"} <= {name for (name,) in built_in}
+        local = con.execute(
+            "SELECT timezone(?, TIMESTAMPTZ '2026-11-01 05:30:00+00'), "
+            "timezone(?, TIMESTAMPTZ '2026-11-01 06:30:00+00')",
+            [NEW_YORK, NEW_YORK],
+        ).fetchone()
+    finally:
+        con.close()
+    assert local == (datetime(2026, 11, 1, 1, 30), datetime(2026, 11, 1, 1, 30))  # noqa: DTZ001  # DuckDB's local wall clock
