@@ -112,19 +112,21 @@ class Dialect(Enum):
 
     def local_hour_ms(self, expression: str, zone: str) -> str:
         """The start of the local hour holding a timestamp, in milliseconds since the epoch:
-        the instant less the local clock's minutes, seconds and milliseconds (which tells the
-        two hours apart that a change back to winter time repeats)."""
+        the instant less the local clock's minutes, seconds and milliseconds, that is the
+        local wall clock's milliseconds (as if it were UTC) modulo an hour (which tells apart
+        the two hours a change back to winter time repeats)."""
         epoch = self.epoch_ms(expression)
         if self is Dialect.TRINO:
-            local = f"at_timezone({expression}, {zone})"
-            return (
-                f"{epoch} - (minute({local}) * 60000 + second({local}) * 1000 "
-                f"+ millisecond({local}))"
+            # The cast to a timestamp without zone keeps the local date and time.
+            wall = (
+                "date_diff('millisecond', TIMESTAMP '1970-01-01 00:00:00', "
+                f"CAST(at_timezone({expression}, {zone}) AS timestamp(6)))"
             )
-        if self is Dialect.POSTGRES:
+        elif self is Dialect.POSTGRES:
             wall = self.epoch_ms(f"({expression} AT TIME ZONE {zone})")
-            return f"{epoch} - mod({wall}, 3600000)"
-        return f"{epoch} - epoch_ms(timezone({zone}, {expression})) % 3600000"
+        else:
+            wall = f"epoch_ms(timezone({zone}, {expression}))"
+        return f"{epoch} - mod({wall}, 3600000)"
 
     def property_path(self, key: str) -> str:
         """The parameter naming property `key` (a `Property` key, whose characters are

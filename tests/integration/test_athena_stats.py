@@ -2,7 +2,9 @@
 results are queued through its API): the query starts in the configured workgroup, database
 and output location with the values as execution parameters; results are read and mapped;
 a failed execution and a timed-out one (cancelled) become clear errors. The Trino SQL itself
-is pinned by golden files and parsed as Trino by sqlglot."""
+is pinned by golden files and parsed as Trino by sqlglot; the query depth's statements (time
+zones, properties, entry/exit pages, contains, alternatives, a goal) are also transpiled to
+DuckDB and run on a lake, where they answer like the local reader."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import sqlglot
 from botocore.stub import Stubber
@@ -21,10 +24,12 @@ from tests.support.aws import (
     moto_post,
     queue_athena_results,
 )
+from tests.support.stats_data import GOAL, generate
 
 from adapters.aws.athena import AthenaStatsReader, athena_literal
 from adapters.config import Settings
-from adapters.stats_sql import Dialect, build_statement
+from adapters.lake import LocalStatsReader, ParquetLakeWriter, lake_files, register_table
+from adapters.stats_sql import Dialect, build_statement, result_from_rows, stored_days
 from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 from analytics_core.stats import (
     Counts,
@@ -188,6 +193,93 @@ def test_the_depth_sql_binds_keys_zones_and_goals() -> None:
     utc = build_statement(GOLDEN_QUERIES["totals"], Dialect.TRINO)
     assert "at_timezone" not in utc.sql
     assert "conversions" not in utc.sql
+
+
+TRANSPILED = generate(
+    seed=2026, sites=2, days=10, sessions=300, first_day=date(2026, 10, 27), site_tag="T"
+)
+TRANSPILED_QUERIES = {
+    "new_york_hourly": StatsQuery(
+        TRANSPILED.sites,
+        date(2026, 10, 31),
+        date(2026, 11, 2),
+        interval=Interval.HOUR,
+        timezone="America/New_York",
+    ),
+    "kolkata_exit_pages_by_day_with_goal": StatsQuery(
+        TRANSPILED.sites,
+        date(2026, 10, 29),
+        date(2026, 11, 3),
+        group_by=Dimension.EXIT_PAGE,
+        interval=Interval.DAY,
+        goal=GOAL,
+        timezone="Asia/Kolkata",
+    ),
+    "property_contains_by_property": StatsQuery(
+        TRANSPILED.sites,
+        date(2026, 10, 29),
+        date(2026, 11, 3),
+        group_by=Property("seats"),
+        filters=(Filter(Property("plan"), Operator.CONTAINS, ("pro", "EE")),),
+    ),
+    "booleans_and_alternatives": StatsQuery(
+        TRANSPILED.sites,
+        date(2026, 10, 29),
+        date(2026, 11, 3),
+        group_by=Property("trial"),
+        filters=(
+            Filter(Dimension.BROWSER, Operator.NOT_CONTAINS, ("chrome",)),
+            Filter(Dimension.PATHNAME, Operator.NE, ("/", "/a")),
+        ),
+    ),
+    "entry_pages_by_week": StatsQuery(
+        TRANSPILED.sites,
+        date(2026, 10, 29),
+        date(2026, 11, 3),
+        group_by=Dimension.ENTRY_PAGE,
+        interval=Interval.WEEK,
+        timezone="America/New_York",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def transpiled_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("transpiled-lake")
+    writer = ParquetLakeWriter(root)
+    writer.write_rows(TRANSPILED.events, TRANSPILED.initial_events)
+    writer.write_rows(TRANSPILED.events[::5], TRANSPILED.initial_events[::5])  # redelivered
+    return root
+
+
+def _duckdb_parameter(value: object) -> object:
+    """Trino's JSON path `$["key"]` as DuckDB writes it (`$."key"`); other values as they are."""
+    if isinstance(value, str) and value.startswith('$["') and value.endswith('"]'):
+        return '$."' + value[3:-2] + '"'
+    return value
+
+
+@pytest.mark.parametrize("name", TRANSPILED_QUERIES)
+def test_the_trino_depth_statements_answer_like_the_lake(transpiled_lake: Path, name: str) -> None:
+    """The Trino statement (zones, properties, entry/exit pages, contains, alternatives, a
+    goal), transpiled to DuckDB by sqlglot and run on the lake's files, gives the local
+    reader's answer: Athena cannot run here, so DuckDB stands in for Trino, with `at_timezone`
+    as a macro over DuckDB's `timezone` and the JSON paths in DuckDB's syntax."""
+    query = TRANSPILED_QUERIES[name]
+    statement = build_statement(query, Dialect.TRINO)
+    sql = sqlglot.transpile(statement.sql, read="trino", write="duckdb")[0]
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("CREATE MACRO at_timezone(ts, zone) AS timezone(zone, ts)")
+        for table, (first, last) in stored_days(query).items():
+            register_table(con, table, lake_files(transpiled_lake, table, first, last))
+        rows = con.execute(sql, [_duckdb_parameter(v) for v in statement.parameters]).fetchall()
+    finally:
+        con.close()
+    expected = LocalStatsReader(transpiled_lake).read(query)
+    assert expected.totals.events > 0
+    assert result_from_rows(rows, query.zone) == expected
 
 
 def test_parameters_are_athena_literals() -> None:

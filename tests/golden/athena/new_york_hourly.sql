@@ -72,7 +72,7 @@ visits AS (
     GROUP BY a.site_id, a.session_id, a.att_day, a.event_uid
 ),
 facts AS (
-    SELECT r.site_id, r.session_id, r.dt, date_diff('millisecond', TIMESTAMP '1970-01-01 00:00:00 UTC', r."timestamp") - (minute(at_timezone(r."timestamp", ?)) * 60000 + second(at_timezone(r."timestamp", ?)) * 1000 + millisecond(at_timezone(r."timestamp", ?))) AS hour_of_day,
+    SELECT r.site_id, r.session_id, r.dt, date_diff('millisecond', TIMESTAMP '1970-01-01 00:00:00 UTC', r."timestamp") - mod(date_diff('millisecond', TIMESTAMP '1970-01-01 00:00:00', CAST(at_timezone(r."timestamp", ?) AS timestamp(6))), 3600000) AS hour_of_day,
         r.event, r.pathname, a.referer_domain, a.utm_source, a.utm_medium, a.utm_campaign, a.utm_content, a.utm_term, a.device, a.os, a.browser, a.country, a.region, a.city,
         1 AS events,
         CASE WHEN r.event = ? THEN 1 ELSE 0 END AS pageviews,
