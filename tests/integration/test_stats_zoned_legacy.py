@@ -1,7 +1,8 @@
 """Rows without `event_uid` in a zoned query: a local day may hold two stored (UTC) days, whose
 uid-less rows are numbered per stored day; the lake's stand-in uids stay unique within the
 local day, so two old initial events of one session on one New York evening (either side of
-UTC midnight) are one visit and one plain event, as in the in-memory reference."""
+UTC midnight) are one visit and one plain event, as in the in-memory reference. Also: DuckDB's
+time zones and JSON functions are built into its Python package (the lake works offline)."""
 
 from __future__ import annotations
 
