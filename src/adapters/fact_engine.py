@@ -86,8 +86,8 @@ def day_hour_starts(day: date, tz: tzinfo) -> list[datetime]:
 @attrs.frozen
 class RawRows:
     """One site's rows (both tables) as columns: what a block is built from. `attributes`
-    holds the session columns of initial events (None for plain events), in
-    `SESSION_DIMENSIONS` order; `properties` the JSON text (or None)."""
+    holds one column per session attribute (`SESSION_DIMENSIONS` order), None for plain
+    events; `properties` the JSON text (or None)."""
 
     session_ids: Sequence[str]
     numbers: Sequence[int]
@@ -195,8 +195,15 @@ class _Dictionary:
             found = self.ids[value] = len(self.ids)
         return found
 
-    def many(self, values: Iterable[str | None]) -> I32:
-        return np.fromiter((self.id(v) for v in values), dtype=np.int32)
+    def many(self, values: Iterable[str | None], keep: Bools | None = None) -> I32:
+        """The ids of `values` (NULL for None, and where `keep` is false)."""
+        ids = self.ids
+        out = np.array(
+            [NULL if v is None else ids.setdefault(v, len(ids)) for v in values], dtype=np.int32
+        )
+        if keep is not None:
+            out[~keep] = NULL
+        return out
 
     def strings(self) -> tuple[str, ...]:
         return tuple(self.ids)
@@ -215,7 +222,7 @@ class _Facts:
     window_pageviews: I64  # per initial event row: its visit window's pageviews
     window_duration: I64
     window_exit: I64  # the row of the window's last pageview, or -1
-    attributes: list[Sequence[str | None]]
+    attributes: list[npt.NDArray[np.object_]]  # per SESSION_DIMENSIONS, in row order
     pathnames: npt.NDArray[np.object_]
     names: npt.NDArray[np.object_]
     properties: list[str | None]
@@ -292,7 +299,7 @@ def _facts(rows: RawRows, midnights: I64) -> _Facts:
         window_exit=np.where(
             has_next & (run_last_pv[nxt] >= 0), run_last_pv[nxt], run_last_pv[run_of]
         ),
-        attributes=[rows.attributes[i] for i in order.tolist()],
+        attributes=[np.asarray(column, dtype=object)[order] for column in rows.attributes],
         pathnames=np.asarray(rows.pathnames, dtype=object)[order],
         names=names,
         properties=[rows.properties[i] for i in order.tolist()],
@@ -332,20 +339,18 @@ def _day_block(facts: _Facts, wanted: date, index: int, tz: tzinfo) -> Block:
     strings = _Dictionary()
     hours = np.array([epoch_us(s) for s in day_hour_starts(wanted, tz)], dtype=np.int64)
     block_runs, session_day = np.unique(facts.run_of[chosen], return_inverse=True)
-    columns: dict[Dimension, list[int]] = {d: [] for d in BLOCK_DIMENSIONS}
-    for run in block_runs.tolist():
-        source = int(facts.attributed[run])
-        if source < 0:
-            for d in BLOCK_DIMENSIONS:
-                columns[d].append(NULL)
-            continue
-        for d, value in zip(SESSION_DIMENSIONS, facts.attributes[source], strict=True):
-            columns[d].append(strings.id(value))
-        columns[Dimension.ENTRY_PAGE].append(strings.id(str(facts.pathnames[source])))
-        exit_row = int(facts.window_exit[source])
-        columns[Dimension.EXIT_PAGE].append(
-            strings.id(None if exit_row < 0 else str(facts.pathnames[exit_row]))
-        )
+    sources = facts.attributed[block_runs]
+    attributed = sources >= 0
+    source = np.maximum(sources, 0)
+    exits = facts.window_exit[source]
+    columns: dict[Dimension, I32] = {
+        d: strings.many(column[source], keep=attributed)
+        for d, column in zip(SESSION_DIMENSIONS, facts.attributes, strict=True)
+    }
+    columns[Dimension.ENTRY_PAGE] = strings.many(facts.pathnames[source], keep=attributed)
+    columns[Dimension.EXIT_PAGE] = strings.many(
+        facts.pathnames[np.maximum(exits, 0)], keep=attributed & (exits >= 0)
+    )
     prop_row, prop_key, prop_value = _properties(facts, chosen.tolist(), strings)
     visit = facts.visit[chosen]
     name = strings.many(facts.names[chosen])
@@ -361,7 +366,7 @@ def _day_block(facts: _Facts, wanted: date, index: int, tz: tzinfo) -> Block:
         bounce=visit & (facts.window_pageviews[chosen] == 1),
         duration=np.where(visit, facts.window_duration[chosen], 0).astype(np.int64),
         session_day=session_day.astype(np.int32).reshape(-1),
-        columns={d: np.array(v, dtype=np.int32) for d, v in columns.items()},
+        columns=columns,
         prop_row=prop_row,
         prop_key=prop_key,
         prop_value=prop_value,

@@ -38,10 +38,8 @@ def raw_rows(rows: Sequence[Row], numbers: dict[tuple[str, str], int]) -> RawRow
         pathnames=[r.pathname for r in rows],
         properties=[None if r.properties is None else json.dumps(r.properties) for r in rows],
         attributes=[
-            tuple(getattr(r, d.value) for d in SESSION_DIMENSIONS)
-            if isinstance(r, InitialEventRow)
-            else (None,) * len(SESSION_DIMENSIONS)
-            for r in rows
+            [getattr(r, d.value) if isinstance(r, InitialEventRow) else None for r in rows]
+            for d in SESSION_DIMENSIONS
         ],
     )
 

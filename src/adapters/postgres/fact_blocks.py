@@ -92,13 +92,16 @@ def session_numbers(
 ) -> dict[str, int]:
     """The site-wide numbers of the sessions, new ones numbered."""
     wanted = sorted(set(session_ids))
-    numbers: dict[str, int] = dict(conn.execute(_NUMBERS, (site_id, wanted)).fetchall())
+    # Binary parameters: no per-string quoting of tens of thousands of ids.
+    numbers: dict[str, int] = dict(
+        conn.execute(_NUMBERS, (site_id, wanted), binary=True).fetchall()
+    )
     missing = [s for s in wanted if s not in numbers]
     if missing:
-        numbers.update(conn.execute(_NEW_NUMBERS, (site_id, missing)).fetchall())
+        numbers.update(conn.execute(_NEW_NUMBERS, (site_id, missing), binary=True).fetchall())
         late = [s for s in missing if s not in numbers]  # numbered by a concurrent build
         if late:
-            numbers.update(conn.execute(_NUMBERS, (site_id, late)).fetchall())
+            numbers.update(conn.execute(_NUMBERS, (site_id, late), binary=True).fetchall())
     return numbers
 
 
@@ -121,7 +124,7 @@ def fetch_rows(
     attributes_of_initial = [list(c or ()) for c in row[12:]]
     sessions = plain[0] + initial[0]
     numbers = session_numbers(conn, site_id, sessions)
-    none = (None,) * len(SESSION_DIMENSIONS)
+    nothing = [None] * len(plain[0])
     return RawRows(
         session_ids=sessions,
         numbers=[numbers[s] for s in sessions],
@@ -131,7 +134,7 @@ def fetch_rows(
         events=plain[3] + initial[3],
         pathnames=plain[4] + initial[4],
         properties=plain[5] + initial[5],
-        attributes=[none] * len(plain[0]) + list(zip(*attributes_of_initial, strict=True)),
+        attributes=[nothing + column for column in attributes_of_initial],
     )
 
 
