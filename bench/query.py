@@ -268,7 +268,8 @@ class ColdFactBlocks:
         self._pool = pool
 
     def read(self, query: StatsQuery) -> StatsResult:
-        return FactBlockStatsReader(self._pool, cache=BlockCache()).read(query)
+        reader = FactBlockStatsReader(self._pool, cache=BlockCache(), rollups_first=False)
+        return reader.read(query)
 
 
 def fold_batch(site: str, today: date, count: int, seed: int) -> list[Row]:
@@ -334,7 +335,7 @@ def build_all_blocks(
 def fold_cost(pool: Any, big: str, start: date, end: date) -> dict[str, Any]:
     """Store one 5,000-row batch for the big site today as ingest does, fold it, and time the
     next query (today's blocks built again, the view made again), three times."""
-    reader = FactBlockStatsReader(pool, cache=BlockCache())
+    reader = FactBlockStatsReader(pool, cache=BlockCache(), rollups_first=False)
     query = StatsQuery((big,), start, end, interval=Interval.DAY)
     reader.read(query)
     runs = []
@@ -508,7 +509,8 @@ def main() -> None:
             raw = PostgresStatsReader(
                 pool, rollups=False, session_days=False, statement_timeout_ms=600_000
             )
-            engine = FactBlockStatsReader(pool, cache=BlockCache())
+            # The blocks alone (by default the reader leaves the rollups' queries to them).
+            engine = FactBlockStatsReader(pool, cache=BlockCache(), rollups_first=False)
             cold = ColdFactBlocks(pool)
             readers: list[tuple[str, StatsReader, int, int]] = [
                 ("fact blocks (warm)", engine, 2, 7),

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import attrs
 import psycopg
 import pytest
 from tests.support.db import fetch_all
@@ -126,7 +127,7 @@ def test_the_blocks_answer_as_the_raw_rows(db: Pool, database_url: str, timezone
     add_sites(database_url, timezone)
     store(db, rows_of(DATA))
     fold(db)
-    reader = FactBlockStatsReader(db, cache=BlockCache())
+    reader = FactBlockStatsReader(db, cache=BlockCache(), rollups_first=False)
     for query in queries(timezone):
         expected = raw(db).read(query)
         assert expected.totals.events > 0
@@ -145,7 +146,7 @@ def test_rows_stored_after_a_query_are_counted_once_folded(db: Pool, database_ur
     late_day = END - timedelta(days=1)
     late = [r for r in rows if r.dt == late_day]
     store(db, [r for r in rows if r.dt != late_day])
-    reader = FactBlockStatsReader(db, cache=BlockCache())
+    reader = FactBlockStatsReader(db, cache=BlockCache(), rollups_first=False)
     query = StatsQuery(SITES, START, END, interval=Interval.DAY, group_by=Dimension.COUNTRY)
 
     def ask() -> StatsResult:
@@ -183,7 +184,7 @@ def test_folds_ingest_and_reads_racing_stay_exact(db: Pool, database_url: str) -
     add_sites(database_url)
     rows = rows_of(DATA)
     store(db, rows[: len(rows) // 2])
-    reader = FactBlockStatsReader(db, cache=BlockCache())
+    reader = FactBlockStatsReader(db, cache=BlockCache(), rollups_first=False)
     query = StatsQuery(SITES, START, END, group_by=Dimension.PATHNAME, interval=Interval.HOUR)
     errors: list[BaseException] = []
     done = threading.Event()
@@ -221,7 +222,7 @@ def test_a_rebuild_drops_the_sites_blocks(db: Pool, database_url: str) -> None:
     hidden = [r for r in rows if r.session_id == "sess-7" or r.dt == START + timedelta(days=2)]
     store(db, [r for r in rows if r not in hidden])
     fold(db)
-    reader = FactBlockStatsReader(db, cache=BlockCache())
+    reader = FactBlockStatsReader(db, cache=BlockCache(), rollups_first=False)
     query = StatsQuery(SITES, START, END, group_by=Dimension.BROWSER)
     shown = reader.read(query)
     with psycopg.connect(database_url) as conn:
@@ -246,7 +247,7 @@ def test_a_zone_change_builds_the_blocks_again(db: Pool, database_url: str) -> N
     add_sites(database_url)
     store(db, rows_of(DATA))
     fold(db)
-    reader = FactBlockStatsReader(db, cache=BlockCache())
+    reader = FactBlockStatsReader(db, cache=BlockCache(), rollups_first=False)
     utc = StatsQuery(SITES, START, END, interval=Interval.HOUR)
     reader.read(utc)
     assert {zone for zone, _ in blocks(database_url).values()} == {"UTC"}
@@ -262,7 +263,9 @@ def test_expiry_and_deletion_leave_no_block(db: Pool, database_url: str) -> None
     add_sites(database_url)
     store(db, rows_of(DATA))
     fold(db)
-    FactBlockStatsReader(db, cache=BlockCache()).read(StatsQuery(SITES, START, END))
+    FactBlockStatsReader(db, cache=BlockCache(), rollups_first=False).read(
+        StatsQuery(SITES, START, END)
+    )
     cut = START + timedelta(days=1)
     with transaction(db) as conn:
         expire_read_model(conn, cut)
@@ -283,7 +286,9 @@ def test_a_read_builds_a_bounded_number_of_blocks(db: Pool, database_url: str) -
     add_sites(database_url)
     store(db, rows_of(DATA))
     fold(db)
-    reader = FactBlockStatsReader(db, cache=BlockCache(), build_days_per_read=5)
+    reader = FactBlockStatsReader(
+        db, cache=BlockCache(), build_days_per_read=5, rollups_first=False
+    )
     query = StatsQuery(SITES, START, END, group_by=Dimension.EXIT_PAGE, goal=GOAL)
     expected = raw(db).read(query)
     days = (END - START).days + 1
@@ -296,3 +301,22 @@ def test_a_read_builds_a_bounded_number_of_blocks(db: Pool, database_url: str) -
     while len(blocks(database_url)) < 2 * days:
         assert same(reader.read(query), expected, query)
     assert same(reader.read(query), expected, query)
+
+
+def test_the_rollups_answer_first_by_default(db: Pool, database_url: str) -> None:
+    """By default the rollups' queries go to the fallback (no block built), the others to
+    the blocks; both give the raw rows' answers."""
+    add_sites(database_url)
+    store(db, rows_of(DATA))
+    fold(db)
+    reader = FactBlockStatsReader(db, cache=BlockCache())
+    unfiltered = StatsQuery(SITES, START, END, group_by=Dimension.COUNTRY, interval=Interval.DAY)
+    assert not reader.answers(unfiltered)
+    assert same(reader.read(unfiltered), raw(db).read(unfiltered), unfiltered)
+    assert blocks(database_url) == {}
+    filtered = attrs.evolve(
+        unfiltered, filters=(Filter(Dimension.PATHNAME, Operator.EQ, "/pricing"),)
+    )
+    assert reader.answers(filtered)
+    assert same(reader.read(filtered), raw(db).read(filtered), filtered)
+    assert len(blocks(database_url)) == len(SITES) * ((END - START).days + 1)

@@ -38,7 +38,7 @@ from adapters.fact_engine import (
     globalise,
 )
 from adapters.postgres.pool import Pool, transaction
-from adapters.postgres.stats import PostgresStatsReader
+from adapters.postgres.stats import Plan, PostgresStatsReader
 from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 from analytics_core.ports import StatsReader
 from analytics_core.stats import SESSION_DIMENSIONS, StatsQuery, StatsResult, local_midnight
@@ -262,8 +262,9 @@ class BlockCache:
 
 
 class FactBlockStatsReader:
-    """Stats from the fact blocks; queries it does not take (ranges beyond `MAX_DAYS`) go to
-    `fallback`. Reads only what the read model holds: the query use case folds first."""
+    """Stats from the fact blocks; queries it does not take (ranges beyond `MAX_DAYS`; those
+    the rollups answer, with `rollups_first`) go to `fallback`. Reads only what the read
+    model holds: the query use case folds first."""
 
     source = "postgres"
 
@@ -275,9 +276,11 @@ class FactBlockStatsReader:
         cache: BlockCache | None = None,
         statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
         build_days_per_read: int = BUILD_DAYS_PER_READ,
+        rollups_first: bool = True,
     ) -> None:
         self._pool = pool
         self._build_days = build_days_per_read
+        self._rollups_first = rollups_first
         self._fallback = fallback if fallback is not None else PostgresStatsReader(pool)
         self._cache = cache if cache is not None else BlockCache()
         self._timeout_ms = statement_timeout_ms
@@ -288,8 +291,17 @@ class FactBlockStatsReader:
         return self._cache
 
     def answers(self, query: StatsQuery) -> bool:
-        """Whether the blocks answer `query` (else the fallback does)."""
-        return query.days <= MAX_DAYS
+        """Whether the blocks answer `query`: not beyond `MAX_DAYS`, and, with
+        `rollups_first`, not when the fallback's rollups can (a few pre-summed rows: faster
+        than the blocks for the unfiltered dashboard, measured in docs/benchmarks.md)."""
+        if query.days > MAX_DAYS:
+            return False
+        fallback = self._fallback
+        return not (
+            self._rollups_first
+            and isinstance(fallback, PostgresStatsReader)
+            and fallback.plan(query) is Plan.ROLLUPS
+        )
 
     def read(self, query: StatsQuery) -> StatsResult:
         """Answer `query` (see the class docstring); past the deadline `QueryTimeoutError`."""
