@@ -52,6 +52,7 @@ EXPECTED_COLUMNS = {
         "created_at": ("timestamp with time zone", "NO", "CURRENT_TIMESTAMP"),
         "updated_at": ("timestamp with time zone", "NO", "CURRENT_TIMESTAMP"),
         "allowance_period_start": ("date", "NO", "(date_trunc('month'"),  # 0010
+        "timezone": ("text", "NO", "'UTC'::text"),  # 0012
     },
     "plans": {  # 0010
         "plan": ("text", "NO", None),
