@@ -338,10 +338,18 @@ def site_markers(query: StatsQuery) -> str:
     return ", ".join(f"{{{{site_{n}}}}}" for n in range(len(query.site_ids)))
 
 
+def lower_text(column: str) -> str:
+    """`column` in lower case as Python's `str.lower` has it, as far as SQL's `lower` goes:
+    the engines map each code point to one, Python maps U+0130 (İ) to two, `i` and U+0307
+    (which `lower` keeps), so that one is replaced first. (Python also lowers a word-final
+    capital sigma to U+03C2, where the engines write U+03C3: the one difference left.)"""
+    return f"lower(replace({column}, chr(304), 'i' || chr(775)))"
+
+
 def _condition(item: Filter, column: str, marker: str, values: dict[str, Any]) -> str:
     """One filter on one column; its values become the markers `<marker>` (one value) or
-    `<marker>_<k>`. Contains compares the column lowered by the engine with the value lowered
-    by Python (`str.lower`)."""
+    `<marker>_<k>`. Contains compares the column lowered by the engine (`lower_text`) with the
+    value lowered by Python (`str.lower`)."""
     if item.operator in (Operator.EQ, Operator.NE) and len(item.values) == 1:
         values[marker] = item.values[0]
         operator = "=" if item.operator is Operator.EQ else "IS DISTINCT FROM"
@@ -354,7 +362,7 @@ def _condition(item: Filter, column: str, marker: str, values: dict[str, Any]) -
     if item.operator in (Operator.EQ, Operator.NE):
         found = f"{column} IN ({', '.join(markers)})"
     else:
-        found = " OR ".join(f"strpos(lower({column}), {m}) > 0" for m in markers)
+        found = " OR ".join(f"strpos({lower_text(column)}, {m}) > 0" for m in markers)
     if item.operator.negated:
         return f"({column} IS NULL OR NOT ({found}))"
     return f"({found})"

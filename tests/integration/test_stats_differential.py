@@ -332,6 +332,8 @@ def test_depth_groups_with_a_goal(
 
 DEPTH_FILTERS = [
     "property:plan~=pro",
+    "property:plan~=İSTANBUL|zzz",
+    "property:plan!~İstanbul|free",
     "property:plan!~pro|free",
     "property:plan==pro|Pro|1",
     "property:seats==3|-12|9223372036854775807",

@@ -182,6 +182,7 @@ PROPERTIES: list[dict[str, Any] | None] = [
     {"plan": None, "a.b": "dotted", "Plan": "upper-case key"},
     {"plan": "Ünïcode", "seats": 9_223_372_036_854_775_807},
     {"plan": "1", "seats": "1"},
+    {"plan": "İstanbul PRO"},  # İ lowers to two code points in Python
 ]
 """Event properties: strings, integers (64-bit extremes), booleans, floats (fractional or
 not), nulls, nested values, keys with a dot, keys differing by case."""

@@ -78,8 +78,8 @@ facts AS (
         ON r.is_initial = 1 AND v.site_id = r.site_id AND v.session_id = r.session_id
         AND v.att_day = r.dt AND v.event_uid = r.event_uid
     WHERE r.dt BETWEEN ? AND ?
-        AND (strpos(lower(r.pathname), ?) > 0 OR strpos(lower(r.pathname), ?) > 0)
-        AND (a.browser IS NULL OR NOT (strpos(lower(a.browser), ?) > 0))
+        AND (strpos(lower(replace(r.pathname, chr(304), 'i' || chr(775))), ?) > 0 OR strpos(lower(replace(r.pathname, chr(304), 'i' || chr(775))), ?) > 0)
+        AND (a.browser IS NULL OR NOT (strpos(lower(replace(a.browser, chr(304), 'i' || chr(775))), ?) > 0))
         AND (a.country IN (?, ?, ?))
         AND (a.utm_source IS NULL OR NOT (a.utm_source IN (?, ?)))
 ),
