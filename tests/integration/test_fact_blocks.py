@@ -271,6 +271,10 @@ def test_expiry_and_deletion_leave_no_block(db: Pool, database_url: str) -> None
         expire_read_model(conn, cut)
     assert blocks(database_url)
     assert all(day > cut + timedelta(days=2) for _, day in blocks(database_url))
+    numbered = fetch_all(database_url, "SELECT site_id, session_id FROM stats_session_numbers")
+    spans = fetch_all(database_url, "SELECT site_id, session_id FROM stats_sessions")
+    assert numbered
+    assert set(numbered) <= set(spans)
     requested = datetime(2026, 12, 1, tzinfo=UTC)
     assert PostgresSiteDeletions(db).delete_hot("o", SITES[0], requested)
     for table in ("stats_fact_blocks", "stats_session_numbers"):

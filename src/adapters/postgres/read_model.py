@@ -106,11 +106,18 @@ def table_rows(conn: psycopg.Connection[Any]) -> dict[str, int]:
 
 def expire(conn: psycopg.Connection[Any], before: date) -> int:
     """Forget the day spans of sessions whose rows are all dated before `before` (the rollups
-    themselves go with their daily partitions); returns how many."""
+    themselves go with their daily partitions), the fact blocks those days reach and the
+    forgotten sessions' numbers; returns how many spans."""
     row = conn.execute("SELECT stats_expire(%s)", (before,)).fetchone()
     # Fact blocks of the days whose rows (or their neighbours' rows) may be gone: a local day
     # reaches a UTC day either side, and a block reads the days beside its own.
     conn.execute("DELETE FROM stats_fact_blocks WHERE day <= %s", (before + timedelta(days=2),))
+    # And the numbers of the sessions just forgotten: no block left holds them (a block
+    # after those days holds only sessions with a row on or after `before`, whose span stays).
+    conn.execute(
+        "DELETE FROM stats_session_numbers AS n WHERE NOT EXISTS (SELECT FROM stats_sessions"
+        " AS s WHERE s.site_id = n.site_id AND s.session_id = n.session_id)"
+    )
     return int(row[0]) if row else 0
 
 
