@@ -47,6 +47,8 @@ def raw_rows(rows: Sequence[Row], numbers: dict[tuple[str, str], int]) -> RawRow
 class MemoryBlocks:
     """Blocks of rows held in memory, per site and zone, built on first use."""
 
+    source = "postgres"
+
     def __init__(self, events: Sequence[EventRow], initial_events: Sequence[InitialEventRow]):
         self.rows: list[Row] = [*events, *initial_events]
         self.numbers: dict[tuple[str, str], int] = {}
