@@ -23,6 +23,7 @@ import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import cached_property
 from typing import Any
 
 import attrs
@@ -480,6 +481,19 @@ def globalise(block: Block, interner: Interner, tz: tzinfo) -> GlobalBlock:
     )
 
 
+@attrs.frozen(eq=False)
+class _Sorted:
+    """A view's rows ordered by one field's value, then session: the order and the columns
+    a breakdown reads, in that order."""
+
+    order: I64
+    values: I32
+    sessions: npt.NDArray[Any]
+    names: I32
+    codes: npt.NDArray[np.int8]
+    durations: I64
+
+
 class View:
     """A range's blocks as one table, sorted by session (dense numbers), then day."""
 
@@ -541,7 +555,7 @@ class View:
         self.visit_bounce = self.bounce[self.visit_rows]
         self.visit_duration = self.duration[self.visit_rows]
         self._values: dict[Field, I32] = {}
-        self._orders: dict[Field, tuple[I64, I32, npt.NDArray[Any], I32]] = {}
+        self._orders: dict[Field, _Sorted] = {}
         self._lock = threading.RLock()
         self.lock = self._lock
         self.buckets: dict[tuple[Interval | None, str], tuple[I64, list[datetime]]] = {}
@@ -554,9 +568,8 @@ class View:
                 found = self._values[field] = self._compute(field)
             return found
 
-    def by_value(self, field: Field) -> tuple[I64, I32, npt.NDArray[Any], I32]:
-        """The rows ordered by `field`'s value, then session: the order, values, sessions,
-        event names."""
+    def by_value(self, field: Field) -> _Sorted:
+        """The rows ordered by `field`'s value, then session (made once per field)."""
         with self._lock:
             found = self._orders.get(field)
             if found is None:
@@ -564,11 +577,13 @@ class View:
                 # A radix sort when the ids fit 16 bits (numpy's stable sort of small ints).
                 small = len(self.interner) <= np.iinfo(np.uint16).max
                 order = np.argsort(values.astype(np.uint16) if small else values, kind="stable")
-                found = self._orders[field] = (
-                    order,
-                    values[order],
-                    self.session[order],
-                    self.name[order],
+                found = self._orders[field] = _Sorted(
+                    order=order,
+                    values=values[order],
+                    sessions=self.session[order],
+                    names=self.name[order],
+                    codes=self.code[order],
+                    durations=self.duration[order],
                 )
             return found
 
@@ -614,17 +629,62 @@ def _and(mask: Bools | None, other: Bools) -> Bools:
 
 
 class _Kept:
-    """The kept rows (`mask`, None: all) of the arrays every aggregation reads, each
-    compressed once per query."""
+    """The kept rows (`mask`, None: all) of the arrays the aggregations read, each compressed
+    once per query, when first needed."""
 
     def __init__(self, view: View, mask: Bools | None, goal: int | None) -> None:
-        self.view, self.mask = view, mask
-        self.session = _kept(view.session, mask)
-        self.code = _kept(view.code, mask)
-        self.goal = None if goal is None else _kept(view.name, mask) == goal
-        self.visits = None if mask is None else mask[view.visit_rows]
-        self.duration = _kept(view.visit_duration, self.visits)
-        self.duration_sum = int(self.duration.sum())
+        self.view, self.mask, self.goal_id = view, mask, goal
+
+    @cached_property
+    def session(self) -> npt.NDArray[Any]:
+        return _kept(self.view.session, self.mask)
+
+    @cached_property
+    def code(self) -> npt.NDArray[np.int8]:
+        return _kept(self.view.code, self.mask)
+
+    @cached_property
+    def goal(self) -> Bools | None:
+        return None if self.goal_id is None else _kept(self.view.name, self.mask) == self.goal_id
+
+    @cached_property
+    def visits(self) -> Bools | None:
+        return None if self.mask is None else self.mask[self.view.visit_rows]
+
+    @cached_property
+    def duration(self) -> I64:
+        return _kept(self.view.visit_duration, self.visits)
+
+    @cached_property
+    def duration_sum(self) -> int:
+        return int(self.duration.sum())
+
+    def visitors(self) -> int:
+        """Distinct sessions among the kept rows."""
+        return int(np.count_nonzero(_runs(self.session)))
+
+    def converted(self) -> int:
+        """Distinct sessions among the kept rows of the goal."""
+        goal = self.goal
+        return 0 if goal is None else int(np.count_nonzero(_runs(self.session[goal])))
+
+
+def _from_codes(
+    codes: I64, duration: I64, visitors: I64, conversions: I64, chosen: Iterable[int]
+) -> list[Counts]:
+    """Counts of the chosen groups from their (group, flags) counts (see `View.code`)."""
+    return [
+        Counts(
+            events=int(codes[i].sum()),
+            pageviews=int(codes[i, 1::2].sum()),
+            visitors=int(visitors[i]),
+            visits=int(codes[i, [2, 3, 6, 7]].sum()),
+            bounces=int(codes[i, 4:].sum()),
+            duration_ms=int(duration[i]),
+            conversions=int(conversions[i]),
+        )
+        for i in chosen
+    ]
 
 
 class _Aggregate:
@@ -717,36 +777,50 @@ def _buckets(view: View, query: StatsQuery) -> tuple[I64, list[datetime]]:
 
 
 def _breakdown(
-    kept_rows: _Kept, query: StatsQuery, field: Field, goal: int | None
-) -> tuple[tuple[str | None, Counts], ...]:
+    kept_rows: _Kept, query: StatsQuery, field: Field
+) -> tuple[tuple[tuple[str | None, Counts], ...], Counts]:
+    """The breakdown's top rows, and the sums of every group (all but visitors and
+    conversions: the totals' own), all from the rows ordered by the field's value."""
     view, mask = kept_rows.view, kept_rows.mask
-    values = view.values(field)
-    present_counts = np.bincount(_kept(values, mask), minlength=len(view.interner))
-    present = np.flatnonzero(present_counts)
-    lookup = np.full(len(present_counts), -1, dtype=np.int64)
-    lookup[present] = np.arange(len(present))
+    ordered = view.by_value(field)
+    kept = None if mask is None else mask[ordered.order]
+    v = _kept(ordered.values, kept)
+    s = _kept(ordered.sessions, kept)
+    c = _kept(ordered.codes, kept)
+    d = _kept(ordered.durations, kept)
+    starts = _runs(v)
+    present = v[starts]
     groups = len(present)
-    agg = _Aggregate(kept_rows, lookup[values], groups)
-    order, sorted_values, sorted_sessions, sorted_names = view.by_value(field)
-    kept = None if mask is None else mask[order]
-    v = _kept(sorted_values, kept)
-    s = _kept(sorted_sessions, kept)
-    visitors = np.bincount(lookup[v[_runs(v, s)]], minlength=groups)
-    if goal is not None:
-        reached = _kept(sorted_names, kept) == goal
-        v, s = v[reached], s[reached]
-        conversions = np.bincount(lookup[v[_runs(v, s)]], minlength=groups)
-    else:
-        conversions = np.zeros(groups, np.int64)
+    group = np.cumsum(starts) - 1
+    codes = np.bincount(group * 8 + c, minlength=8 * groups).reshape(groups, 8)
+    duration = np.rint(np.bincount(group, weights=d.astype(np.float64), minlength=groups))
+    visitors = np.bincount(group[_runs(v, s)], minlength=groups)
+    conversions = np.zeros(groups, np.int64)
+    if kept_rows.goal_id is not None:
+        reached = _kept(ordered.names, kept) == kept_rows.goal_id
+        group_reached = group[reached]
+        pairs = _runs(v[reached], s[reached])
+        conversions = np.bincount(group_reached[pairs], minlength=groups)
     # Only the rows that can make the top `limit` become Counts.
     if groups > query.limit:
         threshold = np.partition(visitors, groups - query.limit)[groups - query.limit]
         chosen = np.flatnonzero(visitors >= threshold)
     else:
         chosen = np.arange(groups)
-    counts = agg.counts(visitors, conversions)
-    rows = [(view.interner.strings[int(present[i])], counts[i]) for i in chosen.tolist()]
-    return tuple(sorted(rows, key=breakdown_order)[: query.limit])
+    counts = _from_codes(codes, duration, visitors, conversions, chosen.tolist())
+    rows = [
+        (view.interner.strings[int(present[i])], found)
+        for i, found in zip(chosen.tolist(), counts, strict=True)
+    ]
+    everything = codes.sum(axis=0, keepdims=True)
+    (sums,) = _from_codes(
+        everything,
+        np.array([int(duration.sum())]),
+        np.zeros(1, np.int64),
+        np.zeros(1, np.int64),
+        [0],
+    )
+    return tuple(sorted(rows, key=breakdown_order)[: query.limit]), sums
 
 
 def evaluate(view: View, query: StatsQuery) -> StatsResult:
@@ -757,7 +831,12 @@ def evaluate(view: View, query: StatsQuery) -> StatsResult:
         mask = _and(mask, passing)
     goal = None if query.goal is None else view.interner.find(query.goal)
     kept = _Kept(view, mask, goal)
-    (totals,) = _simple(kept, None, 1)
+    breakdown: tuple[tuple[str | None, Counts], ...] = ()
+    if query.group_by is not None and view.size:
+        breakdown, sums = _breakdown(kept, query, query.group_by)
+        totals = attrs.evolve(sums, visitors=kept.visitors(), conversions=kept.converted())
+    else:
+        (totals,) = _simple(kept, None, 1)
     timeseries: tuple[tuple[datetime, Counts], ...] = ()
     if query.interval is not None and view.size:
         buckets, starts = _bucket_of_rows(view, query)
@@ -767,7 +846,4 @@ def evaluate(view: View, query: StatsQuery) -> StatsResult:
             for start, counts in zip(starts, per_bucket, strict=True)
             if counts.events
         )
-    breakdown: tuple[tuple[str | None, Counts], ...] = ()
-    if query.group_by is not None and view.size:
-        breakdown = _breakdown(kept, query, query.group_by, goal)
     return StatsResult(totals=totals, timeseries=timeseries, breakdown=breakdown)
