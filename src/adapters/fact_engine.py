@@ -831,12 +831,12 @@ def evaluate(view: View, query: StatsQuery) -> StatsResult:
         mask = _and(mask, passing)
     goal = None if query.goal is None else view.interner.find(query.goal)
     kept = _Kept(view, mask, goal)
+    # The totals' sums come from the breakdown's or the buckets' groups when there are any
+    # (every kept row is in exactly one); their distinct sessions are their own.
+    sums: Counts | None = None
     breakdown: tuple[tuple[str | None, Counts], ...] = ()
     if query.group_by is not None and view.size:
         breakdown, sums = _breakdown(kept, query, query.group_by)
-        totals = attrs.evolve(sums, visitors=kept.visitors(), conversions=kept.converted())
-    else:
-        (totals,) = _simple(kept, None, 1)
     timeseries: tuple[tuple[datetime, Counts], ...] = ()
     if query.interval is not None and view.size:
         buckets, starts = _bucket_of_rows(view, query)
@@ -846,4 +846,16 @@ def evaluate(view: View, query: StatsQuery) -> StatsResult:
             for start, counts in zip(starts, per_bucket, strict=True)
             if counts.events
         )
+        if sums is None:
+            sums = Counts(
+                events=sum(c.events for c in per_bucket),
+                pageviews=sum(c.pageviews for c in per_bucket),
+                visits=sum(c.visits for c in per_bucket),
+                bounces=sum(c.bounces for c in per_bucket),
+                duration_ms=sum(c.duration_ms for c in per_bucket),
+            )
+    if sums is None:
+        (totals,) = _simple(kept, None, 1)
+    else:
+        totals = attrs.evolve(sums, visitors=kept.visitors(), conversions=kept.converted())
     return StatsResult(totals=totals, timeseries=timeseries, breakdown=breakdown)
