@@ -669,22 +669,51 @@ class _Kept:
         return 0 if goal is None else int(np.count_nonzero(_runs(self.session[goal])))
 
 
-def _from_codes(
-    codes: I64, duration: I64, visitors: I64, conversions: I64, chosen: Iterable[int]
-) -> list[Counts]:
-    """Counts of the chosen groups from their (group, flags) counts (see `View.code`)."""
-    return [
-        Counts(
-            events=int(codes[i].sum()),
-            pageviews=int(codes[i, 1::2].sum()),
-            visitors=int(visitors[i]),
-            visits=int(codes[i, [2, 3, 6, 7]].sum()),
-            bounces=int(codes[i, 4:].sum()),
-            duration_ms=int(duration[i]),
-            conversions=int(conversions[i]),
+@attrs.frozen(eq=False)
+class _Sums:
+    """Per-group sums (arrays of one length)."""
+
+    events: npt.NDArray[Any]
+    pageviews: npt.NDArray[Any]
+    visits: npt.NDArray[Any]
+    bounces: npt.NDArray[Any]
+    duration: npt.NDArray[Any]
+
+    @classmethod
+    def of_codes(cls, codes: I64, duration: npt.NDArray[Any]) -> _Sums:
+        """From (group, flags) counts (groups x 8, see `View.code`)."""
+        return cls(
+            events=codes.sum(axis=1),
+            pageviews=codes[:, 1::2].sum(axis=1),
+            visits=codes[:, [2, 3, 6, 7]].sum(axis=1),
+            bounces=codes[:, 4:].sum(axis=1),
+            duration=duration,
         )
-        for i in chosen
-    ]
+
+    def counts(self, visitors: I64, conversions: I64, chosen: Iterable[int]) -> list[Counts]:
+        """The Counts of the chosen groups."""
+        return [
+            Counts(
+                events=int(self.events[i]),
+                pageviews=int(self.pageviews[i]),
+                visitors=int(visitors[i]),
+                visits=int(self.visits[i]),
+                bounces=int(self.bounces[i]),
+                duration_ms=int(self.duration[i]),
+                conversions=int(conversions[i]),
+            )
+            for i in chosen
+        ]
+
+    def total(self) -> Counts:
+        """Every group's sums together (visitors and conversions left at 0)."""
+        return Counts(
+            events=int(self.events.sum()),
+            pageviews=int(self.pageviews.sum()),
+            visits=int(self.visits.sum()),
+            bounces=int(self.bounces.sum()),
+            duration_ms=int(self.duration.sum()),
+        )
 
 
 class _Aggregate:
@@ -711,22 +740,7 @@ class _Aggregate:
                     minlength=groups,
                 )
             ).astype(np.int64)
-        events = codes.sum(axis=1)
-        pageviews = codes[:, 1::2].sum(axis=1)
-        visits = codes[:, [2, 3, 6, 7]].sum(axis=1)
-        bounces = codes[:, 4:].sum(axis=1)
-        return [
-            Counts(
-                events=int(events[i]),
-                pageviews=int(pageviews[i]),
-                visitors=int(visitors[i]),
-                visits=int(visits[i]),
-                bounces=int(bounces[i]),
-                duration_ms=int(duration[i]),
-                conversions=int(conversions[i]),
-            )
-            for i in range(groups)
-        ]
+        return _Sums.of_codes(codes, duration).counts(visitors, conversions, range(groups))
 
     def distinct(self, *, goal_only: bool) -> I64:
         """Distinct sessions per group among the kept rows (or those of the goal), when the
@@ -788,39 +802,44 @@ def _breakdown(
     s = _kept(ordered.sessions, kept)
     c = _kept(ordered.codes, kept)
     d = _kept(ordered.durations, kept)
-    starts = _runs(v)
-    present = v[starts]
+    # Groups are runs of equal values here: every sum is a reduceat over the runs.
+    firsts = np.flatnonzero(_runs(v))
+    present = v[firsts]
     groups = len(present)
-    group = np.cumsum(starts) - 1
-    codes = np.bincount(group * 8 + c, minlength=8 * groups).reshape(groups, 8)
-    duration = np.rint(np.bincount(group, weights=d.astype(np.float64), minlength=groups))
-    visitors = np.bincount(group[_runs(v, s)], minlength=groups)
+    if groups:
+        flags = c.astype(np.int32)
+        sums = _Sums(
+            events=np.diff(np.r_[firsts, len(v)]),
+            pageviews=np.add.reduceat(flags & 1, firsts),
+            visits=np.add.reduceat((flags >> 1) & 1, firsts),
+            bounces=np.add.reduceat(flags >> 2, firsts),
+            duration=np.add.reduceat(d, firsts),
+        )
+        visitors = np.add.reduceat(_runs(v, s).astype(np.int32), firsts)
+    else:
+        none = np.zeros(0, dtype=np.int64)
+        sums = _Sums(none, none, none, none, none)
+        visitors = none
     conversions = np.zeros(groups, np.int64)
-    if kept_rows.goal_id is not None:
+    if kept_rows.goal_id is not None and groups:
         reached = _kept(ordered.names, kept) == kept_rows.goal_id
-        group_reached = group[reached]
+        first_rows = np.zeros(len(v), dtype=bool)
+        first_rows[firsts] = True
+        group = np.cumsum(first_rows) - 1
         pairs = _runs(v[reached], s[reached])
-        conversions = np.bincount(group_reached[pairs], minlength=groups)
+        conversions = np.bincount(group[reached][pairs], minlength=groups)
     # Only the rows that can make the top `limit` become Counts.
     if groups > query.limit:
         threshold = np.partition(visitors, groups - query.limit)[groups - query.limit]
         chosen = np.flatnonzero(visitors >= threshold)
     else:
         chosen = np.arange(groups)
-    counts = _from_codes(codes, duration, visitors, conversions, chosen.tolist())
+    counts = sums.counts(visitors, conversions, chosen.tolist())
     rows = [
         (view.interner.strings[int(present[i])], found)
         for i, found in zip(chosen.tolist(), counts, strict=True)
     ]
-    everything = codes.sum(axis=0, keepdims=True)
-    (sums,) = _from_codes(
-        everything,
-        np.array([int(duration.sum())]),
-        np.zeros(1, np.int64),
-        np.zeros(1, np.int64),
-        [0],
-    )
-    return tuple(sorted(rows, key=breakdown_order)[: query.limit]), sums
+    return tuple(sorted(rows, key=breakdown_order)[: query.limit]), sums.total()
 
 
 def evaluate(view: View, query: StatsQuery) -> StatsResult:
