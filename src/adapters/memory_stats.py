@@ -335,6 +335,7 @@ class InMemoryReadModel:
         self._waiting: list[tuple[Row, bool]] = []  # (row, recorded as pending)
         self._spans: dict[SessionKey, date] = {}  # folded sessions -> their last day
         self.folds: list[tuple[str, ...] | None] = []  # the site_ids of each fold, in order
+        self.zone_changes: list[tuple[str, ...]] = []  # the site_ids of each forget_local_days
 
     def record(self, rows: Iterable[Row]) -> None:
         """Store rows as ingest does: pending until a fold of their site."""
@@ -373,6 +374,12 @@ class InMemoryReadModel:
                 if site_ids is None or row.site_id in site_ids:
                     self._widen(row)
             return {"rows": len(stored)}
+
+    def forget_local_days(self, site_ids: Collection[str]) -> None:
+        """Nothing is kept by local day here (the reader computes every answer in the query's
+        zone); the call is remembered."""
+        with self._lock:
+            self.zone_changes.append(tuple(site_ids))
 
     def expire(self, before: date) -> int:
         """Forget the sessions whose last day is before `before`; how many."""

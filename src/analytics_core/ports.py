@@ -296,6 +296,11 @@ class ReadModel(Protocol):
         before anything is done."""
         ...
 
+    def forget_local_days(self, site_ids: Collection[str]) -> None:
+        """The sites' time zone changed: drop what is kept by their local days, so that it is
+        rebuilt in the new zone as it is read (what is kept by UTC days stays)."""
+        ...
+
     def expire(self, before: date) -> int:
         """Forget the sessions whose every row is dated before `before` (the partition
         maintenance drops the rows themselves); returns how many."""

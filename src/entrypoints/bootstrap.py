@@ -270,10 +270,12 @@ class Services:
 
     @cached_property
     def hot_stats(self) -> StatsReader:
-        """Stats from the hot store: PostgreSQL's read model, else its raw rows."""
+        """Stats from the hot store: the fact blocks (drill-downs), PostgreSQL's rollups
+        (what they hold), else its raw rows; one block cache per process."""
+        from adapters.postgres.fact_blocks import FactBlockStatsReader  # noqa: PLC0415
         from adapters.postgres.stats import PostgresStatsReader  # noqa: PLC0415  # query only
 
-        return PostgresStatsReader(self.pool)
+        return FactBlockStatsReader(self.pool, fallback=PostgresStatsReader(self.pool))
 
     @cached_property
     def read_model(self) -> ReadModel:

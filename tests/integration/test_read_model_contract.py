@@ -152,6 +152,18 @@ def test_a_rebuild_takes_in_every_stored_row_of_its_sites(side: Side) -> None:
     assert side.read_model.fold_pending() == 0
 
 
+def test_forgetting_local_days_loses_no_answer(side: Side) -> None:
+    """After a site's change of zone drops what is kept by its local days, both sites still
+    answer the whole truth (nothing else of the read model is lost)."""
+    side.record([*DATA.events, *DATA.initial_events])
+    side.read_model.fold_pending()
+    site_a, site_b = DATA.sites
+    side.read_model.forget_local_days([site_a])
+    assert answers(side.read, site_a) == truth(site_a)
+    assert answers(side.read, site_b) == truth(site_b)
+    assert side.read_model.fold_pending() == 0
+
+
 def test_a_rebuild_naming_an_unknown_site_does_nothing(side: Side) -> None:
     """A rebuild naming a site that does not exist is `NotFoundError` with its id, and the
     known site named with it is not rebuilt."""

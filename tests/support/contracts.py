@@ -136,9 +136,14 @@ CONTRACTS = (
             f"{_I}test_stats_hand_built.py::test_totals",
             f"{_I}test_stats_hand_built.py::test_daily_timeseries",
             f"{_I}test_athena_stats.py::test_query_runs_in_the_workgroup_and_results_are_mapped",
+            f"{_I}test_query_depth_stores.py::test_every_store_gives_the_hand_computed_answer",
         ),
         ("adapters.memory_stats:InMemoryStatsReader", "adapters.lake:LocalStatsReader"),
-        ("adapters.postgres.stats:PostgresStatsReader", "adapters.aws.athena:AthenaStatsReader"),
+        (
+            "adapters.postgres.stats:PostgresStatsReader",
+            "adapters.postgres.fact_blocks:FactBlockStatsReader",
+            "adapters.aws.athena:AthenaStatsReader",
+        ),
     ),
     Contract(
         "RealtimeReader",
@@ -155,6 +160,7 @@ CONTRACTS = (
             f"{_I}test_read_model_contract.py::test_a_rebuild_takes_in_every_stored_row_of_its_sites",
             f"{_I}test_read_model_contract.py::test_a_rebuild_naming_an_unknown_site_does_nothing",
             f"{_I}test_read_model_contract.py::test_expiry_forgets_the_sessions_that_ended_before_a_day",
+            f"{_I}test_read_model_contract.py::test_forgetting_local_days_loses_no_answer",
         ),
         ("adapters.memory_stats:InMemoryReadModel",),
         ("adapters.postgres.read_model:PostgresReadModel",),
@@ -226,6 +232,9 @@ CONTRACTS = (
 NOT_ADAPTERS = {
     ("IngestStream", "adapters.memory:InMemorySiteRepository"): (
         "its `put` stores a whole site for tests and the local stack; it takes no envelope"
+    ),
+    ("IngestStream", "adapters.postgres.fact_blocks:BlockCache"): (
+        "its `put` keeps a decoded fact block in the process cache; it takes no envelope"
     ),
 }
 """(port, class) pairs of `adapters` shaped like the port that are no adapter of it, with

@@ -5,7 +5,6 @@ of zone rebuilds the site's read model (and is undone when the rebuild fails).""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,27 +15,25 @@ from adapters.config import Settings
 from adapters.memory import InMemorySiteRepository
 from adapters.memory_stats import InMemoryReadModel
 from analytics_core.errors import QueryTimeoutError
-from analytics_core.management import ZONE_CHANGE_REBUILD_TIMEOUT
 from entrypoints import bootstrap
 from entrypoints.api import sites as sites_api
 from entrypoints.http import LambdaHandler
 
 
 class RecordingReadModel(InMemoryReadModel):
-    """The in-memory read model, remembering each rebuild; optionally failing them."""
+    """The in-memory read model, remembering each zone change (`rebuilds`, the sites whose
+    local-day part was dropped, to be rebuilt as read); optionally failing them."""
 
     def __init__(self, error: Exception | None = None) -> None:
         super().__init__()
-        self.rebuilds: list[tuple[tuple[str, ...] | None, timedelta | None]] = []
+        self.rebuilds: list[tuple[str, ...]] = []
         self.error = error
 
-    def rebuild(
-        self, site_ids: Collection[str] | None = None, *, timeout: timedelta | None = None
-    ) -> dict[str, int]:
-        self.rebuilds.append((None if site_ids is None else tuple(site_ids), timeout))
+    def forget_local_days(self, site_ids: Collection[str]) -> None:
+        self.rebuilds.append(tuple(site_ids))
         if self.error is not None:
             raise self.error
-        return super().rebuild(site_ids, timeout=timeout)
+        super().forget_local_days(site_ids)
 
 
 class World:
@@ -97,15 +94,15 @@ def test_an_unknown_time_zone_is_a_400_naming_timezone_on_create_and_update(zone
 
 
 def test_a_change_of_zone_rebuilds_the_sites_read_model_once() -> None:
-    """PUT with a new zone stores it and rebuilds that site's read model within the request's
-    deadline; the same zone again, or other fields, rebuild nothing."""
+    """PUT with a new zone stores it and drops that site's local-day read model (rebuilt in
+    the new zone as it is read); the same zone again, or other fields, drop nothing."""
     world = World()
     site = body_of(world.create())
     site_id = site["siteId"]
     changed = world.update(site_id, {"timezone": "Asia/Kolkata"})
     assert changed["statusCode"] == 200, changed["body"]
     assert body_of(changed)["timezone"] == "Asia/Kolkata"
-    assert world.read_model.rebuilds == [((site_id,), ZONE_CHANGE_REBUILD_TIMEOUT)]
+    assert world.read_model.rebuilds == [(site_id,)]
     assert world.update(site_id, {"timezone": "Asia/Kolkata"})["statusCode"] == 200
     assert world.update(site_id, {"name": "Renamed"})["statusCode"] == 200
     assert len(world.read_model.rebuilds) == 1
@@ -124,7 +121,7 @@ def test_someone_elses_site_is_a_404_and_rebuilds_nothing() -> None:
 
 
 def test_a_failed_rebuild_leaves_the_previous_zone() -> None:
-    """When the rebuild passes its deadline the answer is a 504 and the site keeps its
+    """When dropping the local-day read model passes its deadline the answer is a 504 and the site keeps its
     previous fields, so that the same request can be sent again."""
     world = World(rebuild_error=QueryTimeoutError("the read model's rebuild passed its deadline"))
     site = body_of(world.create(timezone="Europe/Paris"))

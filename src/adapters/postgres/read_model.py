@@ -152,6 +152,12 @@ class PostgresReadModel:
             rebuild(conn, site_ids)
             return table_rows(conn)
 
+    def forget_local_days(self, site_ids: Collection[str]) -> None:
+        """Delete the sites' fact blocks (kept by local day; the fact-block reader builds
+        them again in the site's current zone as it reads); the rollups are by UTC day."""
+        with _deadline("the read model's zone change"), self._transaction() as conn:
+            conn.execute("DELETE FROM stats_fact_blocks WHERE site_id = ANY(%s)", (list(site_ids),))
+
     def expire(self, before: date) -> int:
         """Forget the spans of sessions whose every row is dated before `before`."""
         with _deadline("the read model's expiry"), self._transaction() as conn:
