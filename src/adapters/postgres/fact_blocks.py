@@ -37,9 +37,8 @@ from adapters.fact_engine import (
     evaluate,
     globalise,
 )
-from adapters.postgres.pool import Pool, transaction
+from adapters.postgres.pool import Pool, deadline, transaction
 from adapters.postgres.stats import Plan, PostgresStatsReader
-from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 from analytics_core.ports import StatsReader
 from analytics_core.stats import SESSION_DIMENSIONS, StatsQuery, StatsResult, local_midnight
 
@@ -307,12 +306,8 @@ class FactBlockStatsReader:
         """Answer `query` (see the class docstring); past the deadline `QueryTimeoutError`."""
         if not self.answers(query):
             return self._fallback.read(query)
-        try:
+        with deadline("the hot-store query"):
             blocks = self._blocks(query)
-        except StoreUnavailableError as exc:
-            if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
-                raise QueryTimeoutError("the hot-store query passed its deadline") from exc
-            raise
         if blocks is None:  # too many blocks to build in one read: some built, the rest later
             return self._fallback.read(query)
         key = (

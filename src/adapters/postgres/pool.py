@@ -23,7 +23,7 @@ import psycopg_pool
 from psycopg.conninfo import make_conninfo
 
 from adapters.config import DatabaseSecret, DatabaseSettings, DatabaseUrl
-from analytics_core.errors import StoreUnavailableError
+from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 5
@@ -93,6 +93,18 @@ def translate_errors() -> Iterator[None]:
         raise StoreUnavailableError("no database connection available") from exc
     except psycopg.OperationalError as exc:  # includes QueryCanceled (statement timeout)
         raise StoreUnavailableError(f"database unavailable: {type(exc).__name__}") from exc
+
+
+@contextmanager
+def deadline(what: str) -> Iterator[None]:
+    """A statement cancelled by its statement timeout (which `translate_errors` makes a
+    `StoreUnavailableError`) as `QueryTimeoutError` naming `what`."""
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
+            raise QueryTimeoutError(f"{what} passed its deadline") from exc.__cause__
+        raise
 
 
 @contextmanager

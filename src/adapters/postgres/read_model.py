@@ -29,16 +29,16 @@ call.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Collection
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from adapters.postgres.pool import Pool, transaction
-from analytics_core.errors import NotFoundError, QueryTimeoutError, StoreUnavailableError
+from adapters.postgres.pool import Pool, deadline, transaction
+from analytics_core.errors import NotFoundError
 
 READ_MODEL_TABLES = ("stats_daily", "stats_hourly", "stats_repeats", "stats_session_days")
 """The read model's tables; partitioned by `dt` with the event tables' partition names."""
@@ -136,7 +136,7 @@ class PostgresReadModel:
 
     def fold_pending(self, site_ids: Collection[str] | None = None) -> int:
         """Fold the pending rows of `site_ids` (every site when None); returns how many."""
-        with _deadline("the read model's fold"), self._transaction() as conn:
+        with deadline("the read model's fold"), self._transaction() as conn:
             return fold_pending(conn, site_ids)
 
     def rebuild(
@@ -145,7 +145,7 @@ class PostgresReadModel:
         """Recompute the read model of `site_ids` (every site when None) from the stored rows;
         returns how many rows each table holds. An unknown site is `NotFoundError`, before
         anything is done."""
-        with _deadline("the read model's rebuild"), self._transaction(timeout) as conn:
+        with deadline("the read model's rebuild"), self._transaction(timeout) as conn:
             missing = unknown_sites(conn, site_ids) if site_ids is not None else []
             if missing:
                 raise NotFoundError("site", missing[0])
@@ -155,12 +155,12 @@ class PostgresReadModel:
     def forget_local_days(self, site_ids: Collection[str]) -> None:
         """Delete the sites' fact blocks (kept by local day; the fact-block reader builds
         them again in the site's current zone as it reads); the rollups are by UTC day."""
-        with _deadline("the read model's zone change"), self._transaction() as conn:
+        with deadline("the read model's zone change"), self._transaction() as conn:
             conn.execute("DELETE FROM stats_fact_blocks WHERE site_id = ANY(%s)", (list(site_ids),))
 
     def expire(self, before: date) -> int:
         """Forget the spans of sessions whose every row is dated before `before`."""
-        with _deadline("the read model's expiry"), self._transaction() as conn:
+        with deadline("the read model's expiry"), self._transaction() as conn:
             return expire(conn, before)
 
     # Beyond the port: what the contract tests and operators look at.
@@ -174,14 +174,3 @@ class PostgresReadModel:
     ) -> AbstractContextManager[psycopg.Connection[Any]]:
         ms = self._timeout_ms if timeout is None else max(1, timeout // timedelta(milliseconds=1))
         return transaction(self._pool, statement_timeout_ms=ms)
-
-
-@contextmanager
-def _deadline(what: str) -> Iterator[None]:
-    """A cancelled statement (the statement timeout) as `QueryTimeoutError`."""
-    try:
-        yield
-    except StoreUnavailableError as exc:
-        if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
-            raise QueryTimeoutError(f"{what} passed its deadline") from exc.__cause__
-        raise

@@ -14,10 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-
-from adapters.postgres.pool import Pool, transaction
-from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
+from adapters.postgres.pool import Pool, deadline, transaction
 from analytics_core.stats import Realtime
 
 STATEMENT_TIMEOUT_MS = 5_000
@@ -72,13 +69,11 @@ class PostgresRealtimeReader:
         """The sessions with an event timestamped from `since` to `until` (both included) and
         their top `limit` pathnames; a statement past the timeout is `QueryTimeoutError`."""
         text, params = self.statement(site_id, since, until, limit)
-        try:
-            with transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn:
-                rows = conn.execute(text, params).fetchall()
-        except StoreUnavailableError as exc:
-            if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
-                raise QueryTimeoutError("the realtime query passed its deadline") from exc
-            raise
+        with (
+            deadline("the realtime query"),
+            transaction(self._pool, statement_timeout_ms=self._timeout_ms) as conn,
+        ):
+            rows = conn.execute(text, params).fetchall()
         (_, visitors, _), *pages = rows
         return Realtime(
             site_id=site_id,

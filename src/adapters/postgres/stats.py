@@ -27,9 +27,7 @@ from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
-import psycopg
-
-from adapters.postgres.pool import Pool, transaction
+from adapters.postgres.pool import Pool, deadline, transaction
 from adapters.stats_sql import (
     SESSION_COLUMNS,
     Dialect,
@@ -42,7 +40,6 @@ from adapters.stats_sql import (
     result_from_rows,
     site_markers,
 )
-from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 from analytics_core.stats import (
     Dimension,
     Field,
@@ -295,15 +292,11 @@ class PostgresStatsReader:
         `QueryTimeoutError`."""
         text, params = self.statement(query)
         plan = self.plan(query)
-        try:
-            with transaction(
-                self._pool,
-                statement_timeout_ms=self._timeout_ms,
-                settings=self.settings(plan),
-            ) as conn:
-                rows = conn.execute(text, params).fetchall()
-        except StoreUnavailableError as exc:
-            if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
-                raise QueryTimeoutError("the hot-store query passed its deadline") from exc
-            raise
+        with (
+            deadline("the hot-store query"),
+            transaction(
+                self._pool, statement_timeout_ms=self._timeout_ms, settings=self.settings(plan)
+            ) as conn,
+        ):
+            rows = conn.execute(text, params).fetchall()
         return result_from_rows(rows, query.zone)
