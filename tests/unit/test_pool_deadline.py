@@ -11,9 +11,9 @@ from analytics_core.errors import QueryTimeoutError, StoreUnavailableError
 
 
 def test_a_cancelled_statement_is_a_query_timeout() -> None:
-    with pytest.raises(QueryTimeoutError, match="the realtime query passed its deadline"):
-        with deadline("the realtime query"):
-            raise StoreUnavailableError("x") from psycopg.errors.QueryCanceled("cancelled")
+    timeout = pytest.raises(QueryTimeoutError, match="the realtime query passed its deadline")
+    with timeout, deadline("the realtime query"):
+        raise StoreUnavailableError("x") from psycopg.errors.QueryCanceled("cancelled")
 
 
 def test_other_failures_go_up_unchanged() -> None:
